@@ -1,0 +1,89 @@
+// Settings come from the environment (the public contract in ARCHITECTURE.md) over
+// defaults. Durations are seconds.
+import { resolve } from 'node:path';
+import { MandateError } from './errors.ts';
+
+export interface Config {
+  dataDir: string;
+  host: string;
+  port: number;
+  /** The issuer identifier and the origin clients use to reach this server. */
+  publicUrl: string;
+  trustDomain: string;
+  databaseUrl: string | null;
+  mandateDefaultTtl: number;
+  mandateMaxTtl: number;
+  taskTokenTtl: number;
+  personTokenTtl: number;
+  enrollmentTokenTtl: number;
+  /** Longest lifetime accepted for a client assertion (exp − now). */
+  clientAssertionMaxAge: number;
+  dpopMaxAge: number;
+  clockTolerance: number;
+}
+
+export const DEFAULTS = {
+  port: 8780,
+  host: '127.0.0.1',
+  dataDir: '.mandate',
+  trustDomain: 'mandate.local',
+  mandateDefaultTtl: 15 * 60,
+  mandateMaxTtl: 8 * 60 * 60,
+  taskTokenTtl: 5 * 60,
+  personTokenTtl: 60 * 60,
+  enrollmentTokenTtl: 15 * 60,
+  clientAssertionMaxAge: 5 * 60,
+  dpopMaxAge: 60,
+  clockTolerance: 30,
+} as const;
+
+/** Parses `90`, `90s`, `15m`, `8h`, `1d` into seconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  if (!match) throw new MandateError('invalid_duration', `"${value}" is not a duration (use e.g. 90s, 15m, 8h, 1d)`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const port = overrides.port ?? (env.MANDATE_PORT ? Number(env.MANDATE_PORT) : DEFAULTS.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MandateError('invalid_config', `MANDATE_PORT must be a port number, got ${env.MANDATE_PORT}`);
+  const host = overrides.host ?? env.MANDATE_HOST ?? DEFAULTS.host;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const publicUrl = (overrides.publicUrl ?? env.MANDATE_PUBLIC_URL ?? `http://${urlHost}:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new MandateError('invalid_config', `MANDATE_PUBLIC_URL is not a URL: ${publicUrl}`);
+  }
+  const trustDomain = overrides.trustDomain ?? env.MANDATE_TRUST_DOMAIN ?? DEFAULTS.trustDomain;
+  if (!TRUST_DOMAIN.test(trustDomain)) throw new MandateError('invalid_config', `MANDATE_TRUST_DOMAIN is not a valid SPIFFE trust domain: ${trustDomain}`);
+  const mandateMaxTtl = overrides.mandateMaxTtl ?? (env.MANDATE_MAX_MANDATE_TTL ? parseDuration(env.MANDATE_MAX_MANDATE_TTL) : DEFAULTS.mandateMaxTtl);
+  return {
+    dataDir: resolve(overrides.dataDir ?? env.MANDATE_DATA_DIR ?? DEFAULTS.dataDir),
+    host,
+    port,
+    publicUrl,
+    trustDomain,
+    databaseUrl: overrides.databaseUrl ?? env.MANDATE_DATABASE_URL ?? null,
+    mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
+    mandateMaxTtl,
+    taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,
+    personTokenTtl: overrides.personTokenTtl ?? DEFAULTS.personTokenTtl,
+    enrollmentTokenTtl: overrides.enrollmentTokenTtl ?? DEFAULTS.enrollmentTokenTtl,
+    clientAssertionMaxAge: overrides.clientAssertionMaxAge ?? DEFAULTS.clientAssertionMaxAge,
+    dpopMaxAge: overrides.dpopMaxAge ?? DEFAULTS.dpopMaxAge,
+    clockTolerance: overrides.clockTolerance ?? DEFAULTS.clockTolerance,
+  };
+}
+
+export const endpoints = (publicUrl: string) => ({
+  issuer: publicUrl,
+  token: `${publicUrl}/oauth/token`,
+  introspection: `${publicUrl}/oauth/introspect`,
+  revocation: `${publicUrl}/oauth/revoke`,
+  jwks: `${publicUrl}/.well-known/jwks.json`,
+  mcpResource: (server: string) => `${publicUrl}/mcp/${server}`,
+});

@@ -1,0 +1,50 @@
+// Mandate scope: a set of `<server>/<tool>` actions, where `<server>/*` stands for
+// every tool of that server. As an OAuth scope it is the space-separated list.
+import { badRequest } from '../errors.ts';
+import { SERVER_NAME, TOOL_NAME } from '../catalog/servers.ts';
+
+export interface ScopeItem {
+  server: string;
+  tool: string; // '*' for every tool
+}
+
+export function parseScopeItem(value: string): ScopeItem {
+  const slash = value.indexOf('/');
+  const server = value.slice(0, slash);
+  const tool = value.slice(slash + 1);
+  if (slash === -1 || !SERVER_NAME.test(server) || (tool !== '*' && !TOOL_NAME.test(tool))) {
+    throw badRequest('invalid_scope', `"${value}" is not an action: use <server>/<tool> or <server>/*`);
+  }
+  return { server, tool };
+}
+
+/** Parses, de-duplicates and orders a list of actions; a `<server>/*` absorbs that server's single tools. */
+export function normalizeScope(values: readonly string[]): string[] {
+  const items = values.map(parseScopeItem);
+  const wildcards = new Set(items.filter((i) => i.tool === '*').map((i) => i.server));
+  const result = new Set<string>();
+  for (const item of items) {
+    if (item.tool !== '*' && wildcards.has(item.server)) continue;
+    result.add(`${item.server}/${item.tool}`);
+  }
+  return [...result].sort();
+}
+
+export const scopeToString = (scope: readonly string[]): string => scope.join(' ');
+
+/** Splits an OAuth `scope` parameter (RFC 6749 §3.3: space-delimited). */
+export function scopeFromString(value: string): string[] {
+  return value.split(' ').filter((v) => v.length > 0);
+}
+
+/** Whether `action` (`server/tool` or `server/*`) is covered by `scope`. */
+export function covers(scope: readonly string[], action: string): boolean {
+  if (scope.includes(action)) return true;
+  const { server } = parseScopeItem(action);
+  return scope.includes(`${server}/*`);
+}
+
+/** The actions of `requested` that `granted` does not cover. */
+export const notCovered = (granted: readonly string[], requested: readonly string[]): string[] => requested.filter((a) => !covers(granted, a));
+
+export const serversOf = (scope: readonly string[]): string[] => [...new Set(scope.map((a) => parseScopeItem(a).server))];

@@ -1,0 +1,90 @@
+// Token introspection (RFC 7662) and revocation (RFC 7009) for every token Mandate
+// signs. A task token is active only while its mandate is active and not exhausted,
+// its agent is active and its `jti` has not been revoked.
+import { effectiveState } from '../delegation/mandates.ts';
+import type { Store } from '../store/types.ts';
+import type { Caller } from './caller.ts';
+import type { TokenKind, TokenService } from './tokens.ts';
+import { TOKEN_TYP } from './tokens.ts';
+import { decodeJws } from './jws.ts';
+
+export type Standing = { active: true } | { active: false; reason: string };
+
+/** Whether the authority behind a task or mandate token still stands. */
+export async function mandateStanding(store: Store, claims: Record<string, unknown>, now: number): Promise<Standing> {
+  if (typeof claims.jti === 'string' && (await store.isTokenIdRevoked(claims.jti, now))) return { active: false, reason: 'token_revoked' };
+  const stored = typeof claims.mandate_id === 'string' ? await store.getMandate(claims.mandate_id) : null;
+  if (!stored) return { active: false, reason: 'mandate_not_found' };
+  const mandate = effectiveState(stored, now);
+  if (mandate.state !== 'active') return { active: false, reason: `mandate_${mandate.state}` };
+  if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) return { active: false, reason: 'mandate_exhausted' };
+  const agent = await store.getAgent(mandate.agentId);
+  if (!agent || agent.status !== 'active') return { active: false, reason: 'agent_inactive' };
+  const grantor = await store.getPerson(mandate.grantor);
+  if (!grantor || grantor.status !== 'active') return { active: false, reason: 'grantor_inactive' };
+  return { active: true };
+}
+
+const KIND_BY_TYP = new Map<string, TokenKind>(Object.entries(TOKEN_TYP).map(([kind, typ]) => [typ, kind as TokenKind]));
+
+export class Introspection {
+  readonly #store: Store;
+  readonly #tokens: TokenService;
+
+  constructor(store: Store, tokens: TokenService) {
+    this.#store = store;
+    this.#tokens = tokens;
+  }
+
+  /** Verifies a token of any kind Mandate issues; null when it is not one or does not verify. */
+  #verify(token: string, now: number): { kind: TokenKind; claims: Record<string, unknown> } | null {
+    try {
+      const { header, payload } = decodeJws(token, ['ES256']);
+      const kind = KIND_BY_TYP.get(String(header.typ));
+      if (!kind) return null;
+      // A task token's audience is the resource it was issued for; introspection serves them all.
+      const audience = kind === 'task' ? String(payload.aud) : this.#tokens.issuer;
+      return { kind, claims: this.#tokens.verify(kind, token, audience, now) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** An agent may only see its own tokens; the admin sees all. */
+  #visibleTo(caller: Caller, kind: TokenKind, claims: Record<string, unknown>): boolean {
+    if (caller.kind === 'admin') return true;
+    if (caller.kind !== 'agent') return false;
+    const holder = kind === 'task' ? claims.client_id : kind === 'mandate' ? (claims.may_act as { sub?: unknown } | undefined)?.sub : undefined;
+    return holder === caller.agent.spiffeId;
+  }
+
+  async introspect(caller: Caller, token: string, now: number): Promise<Record<string, unknown>> {
+    const verified = this.#verify(token, now);
+    if (!verified || !this.#visibleTo(caller, verified.kind, verified.claims)) return { active: false };
+    const { kind, claims } = verified;
+    if (kind === 'person') {
+      const person = await this.#store.getPerson(String(claims.sub));
+      const revoked = await this.#store.isTokenIdRevoked(String(claims.jti), now);
+      if (!person || person.status !== 'active' || revoked) return { active: false };
+      return { active: true, token_type: 'person', ...claims };
+    }
+    const standing = await mandateStanding(this.#store, claims, now);
+    if (!standing.active) return { active: false };
+    return { active: true, token_type: kind === 'task' ? 'DPoP' : 'mandate', ...claims };
+  }
+
+  /**
+   * Revokes a token. A task or person token is revoked by its `jti`; a mandate token
+   * revokes its mandate. Unknown or invalid tokens are not an error (RFC 7009 §2.2).
+   */
+  async revoke(caller: Caller, token: string, now: number): Promise<void> {
+    const verified = this.#verify(token, now);
+    if (!verified || !this.#visibleTo(caller, verified.kind, verified.claims)) return;
+    const { kind, claims } = verified;
+    if (kind === 'mandate') {
+      await this.#store.endMandate(String(claims.mandate_id), 'revoked', caller.kind === 'agent' ? 'revoked by the agent' : 'token revoked', now);
+      return;
+    }
+    await this.#store.revokeTokenId(String(claims.jti), Number(claims.exp));
+  }
+}

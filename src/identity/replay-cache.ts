@@ -1,0 +1,31 @@
+// Remembers one-time values (`jti` of DPoP proofs and client assertions) until they
+// could no longer be accepted anyway. In memory: together with refusing proofs and
+// assertions issued before the process started (see `notBefore` at the call sites),
+// a restart opens no replay window.
+// TODO(scale): replicas behind one load balancer need a shared cache (PostgreSQL).
+
+const SWEEP_AT = 50_000;
+const HARD_LIMIT = 1_000_000;
+
+export class ReplayCache {
+  #seen = new Map<string, number>();
+
+  /** Records `key` until `expiresAt`; false if it was already recorded (a replay). */
+  consume(key: string, expiresAt: number, now: number): boolean {
+    const until = this.#seen.get(key);
+    if (until !== undefined && until >= now) return false;
+    if (this.#seen.size >= SWEEP_AT) this.#sweep(now);
+    // Fail closed rather than grow without bound under a flood of unique values.
+    if (this.#seen.size >= HARD_LIMIT) return false;
+    this.#seen.set(key, expiresAt);
+    return true;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  #sweep(now: number): void {
+    for (const [key, until] of this.#seen) if (until < now) this.#seen.delete(key);
+  }
+}

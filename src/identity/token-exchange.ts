@@ -1,0 +1,187 @@
+// OAuth 2.0 Token Exchange (RFC 8693) at /oauth/token: an authenticated agent trades
+// the mandate token a person gave it for a DPoP-bound task token (RFC 9449) for one
+// gateway resource (RFC 8707), narrowed to the actions it asks for.
+import { randomUUID } from 'node:crypto';
+import { SERVER_NAME } from '../catalog/servers.ts';
+import { MandateError, oauthError } from '../errors.ts';
+import { effectiveState } from '../delegation/mandates.ts';
+import { notCovered, parseScopeItem, scopeFromString, scopeToString } from '../delegation/scope.ts';
+import type { Agent, Store } from '../store/types.ts';
+import { authenticateClient, verifyAgentAssertion, type AssertionCheck } from './client-auth.ts';
+import { verifyDpopProof } from './dpop.ts';
+import type { ReplayCache } from './replay-cache.ts';
+import type { TaskClaims, TokenService } from './tokens.ts';
+
+export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+export interface TokenResponse {
+  access_token: string;
+  issued_token_type: string;
+  token_type: 'DPoP';
+  expires_in: number;
+  scope: string;
+}
+
+export interface TokenEndpointOptions {
+  issuer: string;
+  tokenEndpoint: string;
+  /** The URL prefix of gateway resources: `<public url>/mcp/`. */
+  resourcePrefix: string;
+  taskTokenTtl: number;
+  clientAssertionMaxAge: number;
+  dpopMaxAge: number;
+  clockTolerance: number;
+  /** Proofs and assertions made before this moment (process start) are refused. */
+  notBefore: number;
+}
+
+const PARAMS = new Set([
+  'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'resource', 'audience', 'scope',
+  'requested_token_type', 'client_id', 'client_assertion', 'client_assertion_type',
+]);
+
+const invalidRequest = (code: string, message: string): never => {
+  throw oauthError('invalid_request', code, message);
+};
+
+export class TokenEndpoint {
+  readonly #store: Store;
+  readonly #tokens: TokenService;
+  readonly #replay: ReplayCache;
+  readonly #options: TokenEndpointOptions;
+
+  constructor(store: Store, tokens: TokenService, replay: ReplayCache, options: TokenEndpointOptions) {
+    this.#store = store;
+    this.#tokens = tokens;
+    this.#replay = replay;
+    this.#options = options;
+  }
+
+  assertionCheck(now: number): AssertionCheck {
+    return {
+      now,
+      audiences: [this.#options.tokenEndpoint, this.#options.issuer],
+      maxAge: this.#options.clientAssertionMaxAge,
+      clockTolerance: this.#options.clockTolerance,
+      notBefore: this.#options.notBefore,
+      replayCache: this.#replay,
+    };
+  }
+
+  /** Handles one token request; throws a MandateError carrying the OAuth error code. */
+  async handle(form: URLSearchParams, dpopProof: string | undefined, now: number): Promise<TokenResponse> {
+    for (const name of new Set(form.keys())) {
+      if (form.getAll(name).length > 1) invalidRequest('duplicate_parameter', `parameter ${name} is given more than once`);
+    }
+    const grantType = form.get('grant_type');
+    if (!grantType) invalidRequest('parameter_missing', 'grant_type is required');
+    if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) {
+      throw oauthError('unsupported_grant_type', 'grant_type_unsupported', `grant_type ${grantType} is not supported; use ${GRANT_TYPE_TOKEN_EXCHANGE}`);
+    }
+    for (const name of form.keys()) {
+      if (!PARAMS.has(name)) invalidRequest('parameter_unknown', `parameter ${name} is not part of a token exchange request`);
+    }
+    const agent = await authenticateClient(this.#store, form, this.assertionCheck(now));
+    return this.#exchange(agent, form, dpopProof, now);
+  }
+
+  async #exchange(agent: Agent, form: URLSearchParams, dpopProof: string | undefined, now: number): Promise<TokenResponse> {
+    const subjectToken = form.get('subject_token');
+    const subjectTokenType = form.get('subject_token_type');
+    if (!subjectToken) invalidRequest('parameter_missing', 'subject_token is required (the mandate token)');
+    if (!subjectTokenType) invalidRequest('parameter_missing', 'subject_token_type is required');
+    if (subjectTokenType !== TOKEN_TYPE_JWT) invalidRequest('subject_token_type_unsupported', `subject_token_type must be ${TOKEN_TYPE_JWT}`);
+    const actorToken = form.get('actor_token');
+    const actorTokenType = form.get('actor_token_type');
+    if ((actorToken === null) !== (actorTokenType === null)) invalidRequest('parameter_missing', 'actor_token and actor_token_type go together');
+    const requested = form.get('requested_token_type');
+    if (requested !== null && requested !== TOKEN_TYPE_ACCESS_TOKEN) invalidRequest('requested_token_type_unsupported', `requested_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN}`);
+
+    const resource = form.get('resource');
+    const audience = form.get('audience');
+    if (!resource) throw oauthError('invalid_target', 'resource_missing', `resource is required: the gateway URL, ${this.#options.resourcePrefix}<server>`);
+    if (audience !== null && audience !== resource) throw oauthError('invalid_target', 'audience_mismatch', 'audience, when given, must equal resource');
+    const server = await this.#resourceServer(resource);
+
+    let proof;
+    try {
+      proof = verifyDpopProof(dpopProof, {
+        method: 'POST', url: this.#options.tokenEndpoint, now, maxAge: this.#options.dpopMaxAge, notBefore: this.#options.notBefore, replayCache: this.#replay,
+      });
+    } catch (error) {
+      throw (error as MandateError).asOAuth('invalid_dpop_proof');
+    }
+
+    if (actorToken !== null) {
+      if (actorTokenType !== TOKEN_TYPE_JWT) invalidRequest('actor_token_type_unsupported', `actor_token_type must be ${TOKEN_TYPE_JWT}`);
+      let actor: Agent;
+      try {
+        actor = await verifyAgentAssertion(this.#store, actorToken, this.assertionCheck(now));
+      } catch (error) {
+        throw oauthError('invalid_grant', (error as MandateError).code, `the actor token is not valid: ${(error as Error).message}`);
+      }
+      if (actor.id !== agent.id) throw oauthError('invalid_grant', 'actor_mismatch', 'the actor token names another agent than the authenticated client');
+    }
+
+    let claims: Record<string, unknown>;
+    try {
+      claims = this.#tokens.verify('mandate', subjectToken as string, this.#options.issuer, now);
+    } catch (error) {
+      throw oauthError('invalid_grant', (error as MandateError).code ?? 'token_invalid', `the subject token is not a valid mandate token: ${(error as Error).message}`);
+    }
+    const mayAct = claims.may_act as { sub?: unknown } | undefined;
+    if (mayAct?.sub !== agent.spiffeId) throw oauthError('invalid_grant', 'may_act_mismatch', `the mandate token was not issued to ${agent.spiffeId}`);
+    const stored = typeof claims.mandate_id === 'string' ? await this.#store.getMandate(claims.mandate_id) : null;
+    if (!stored || stored.agentId !== agent.id || stored.grantor !== claims.sub) throw oauthError('invalid_grant', 'mandate_not_found', 'the mandate token names no mandate of this agent');
+    const mandate = effectiveState(stored, now);
+    if (mandate.state !== 'active') throw oauthError('invalid_grant', 'mandate_not_active', `mandate ${mandate.id} is ${mandate.state}`);
+    if (mandate.notBefore > now + this.#options.clockTolerance) throw oauthError('invalid_grant', 'mandate_not_yet_valid', `mandate ${mandate.id} is not valid yet`);
+    if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) throw oauthError('invalid_grant', 'mandate_exhausted', `mandate ${mandate.id} has used all ${mandate.maxCalls} calls`);
+    const grantor = await this.#store.getPerson(mandate.grantor);
+    if (!grantor || grantor.status !== 'active') throw oauthError('invalid_grant', 'grantor_inactive', `${mandate.grantor}, who granted the mandate, is no longer active`);
+
+    const granted = mandate.scope.filter((a) => parseScopeItem(a).server === server);
+    if (granted.length === 0) throw oauthError('invalid_target', 'resource_not_in_mandate', `mandate ${mandate.id} grants nothing on server ${server}`);
+    const scope = this.#narrowScope(form.get('scope'), granted, server);
+
+    const exp = Math.min(now + this.#options.taskTokenTtl, mandate.expiresAt);
+    const taskClaims: TaskClaims = {
+      iss: this.#options.issuer, sub: mandate.grantor, aud: resource as string, iat: now, exp, jti: randomUUID(),
+      client_id: agent.spiffeId, scope: scopeToString(scope), act: { sub: agent.spiffeId }, mandate_id: mandate.id, cnf: { jkt: proof.jkt },
+    };
+    return {
+      access_token: this.#tokens.sign('task', taskClaims),
+      issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+      token_type: 'DPoP',
+      expires_in: exp - now,
+      scope: taskClaims.scope,
+    };
+  }
+
+  async #resourceServer(resource: string): Promise<string> {
+    const prefix = this.#options.resourcePrefix;
+    const name = resource.startsWith(prefix) ? resource.slice(prefix.length) : '';
+    if (!SERVER_NAME.test(name)) throw oauthError('invalid_target', 'resource_unknown', `resource must be a gateway URL, ${prefix}<server>`);
+    if (!(await this.#store.getServer(name))) throw oauthError('invalid_target', 'resource_unknown', `no server named ${name} behind this gateway`);
+    return name;
+  }
+
+  #narrowScope(requested: string | null, granted: string[], server: string): string[] {
+    if (requested === null) return granted;
+    let actions: string[];
+    try {
+      actions = scopeFromString(requested);
+      for (const action of actions) {
+        if (parseScopeItem(action).server !== server) throw new MandateError('scope_other_resource', `${action} is not an action on ${server}, the requested resource`);
+      }
+    } catch (error) {
+      throw oauthError('invalid_scope', (error as MandateError).code ?? 'invalid_scope', (error as Error).message);
+    }
+    if (actions.length === 0) throw oauthError('invalid_scope', 'scope_empty', 'scope, when given, must name at least one action');
+    const beyond = notCovered(granted, actions);
+    if (beyond.length > 0) throw oauthError('invalid_scope', 'scope_exceeds_mandate', `the mandate does not allow ${beyond.join(', ')}`);
+    return [...new Set(actions)].sort();
+  }
+}

@@ -1,0 +1,77 @@
+// `mandate init`: the data directory (0700) with everything a fresh Mandate needs.
+// Idempotent: what exists is kept, what is missing is made.
+import { generateKeyPairSync } from 'node:crypto';
+import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import { generateSigningKey } from './identity/keyring.ts';
+import { newSecret, sha256 } from './lib/ids.ts';
+import { nowSeconds } from './lib/clock.ts';
+import { openStore } from './store/open.ts';
+
+export const ADMIN_TOKEN_FILE = 'admin.token';
+export const ADMIN_TOKEN_PREFIX = 'mandate_admin';
+export const AUDIT_KEY_FILE = 'audit-ed25519.pem';
+export const AUDIT_PUBLIC_KEY_FILE = 'audit-ed25519.pub.pem';
+const DEFAULT_POLICIES = new URL('../policies/default/', import.meta.url);
+
+export interface InitResult {
+  dataDir: string;
+  created: string[];
+  adminTokenFile: string;
+}
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
+export async function init(config: Config): Promise<InitResult> {
+  const created: string[] = [];
+  const { dataDir } = config;
+  if (!(await exists(dataDir))) created.push('data directory');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+
+  const store = await openStore(config);
+  try {
+    const now = nowSeconds();
+    const keys = await store.listSigningKeys();
+    if (!keys.some((k) => k.state === 'current')) {
+      await store.addSigningKey(generateSigningKey('current', now));
+      created.push('token-signing key (ES256)');
+    }
+    if (!keys.some((k) => k.state === 'next')) {
+      await store.addSigningKey(generateSigningKey('next', now));
+      created.push('next token-signing key (published, not yet signing)');
+    }
+
+    const auditKey = join(dataDir, AUDIT_KEY_FILE);
+    if (!(await exists(auditKey))) {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      await writeFile(auditKey, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+      await writeFile(join(dataDir, AUDIT_PUBLIC_KEY_FILE), publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
+      created.push('audit key (Ed25519)');
+    }
+
+    const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);
+    let adminToken: string;
+    if (await exists(adminTokenFile)) {
+      adminToken = (await readFile(adminTokenFile, 'utf8')).trim();
+    } else {
+      adminToken = newSecret(ADMIN_TOKEN_PREFIX);
+      await writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600, flag: 'wx' });
+      created.push('admin credential');
+    }
+    await store.addAdminCredential(sha256(adminToken), now);
+
+    const policyDir = join(dataDir, 'policies');
+    if (!(await exists(policyDir))) {
+      await mkdir(policyDir, { mode: 0o700 });
+      for (const file of (await readdir(DEFAULT_POLICIES)).filter((f) => f.endsWith('.cedar'))) {
+        await copyFile(new URL(file, DEFAULT_POLICIES), join(policyDir, file));
+      }
+      created.push('default policies');
+    }
+    return { dataDir, created, adminTokenFile };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,108 @@
+// Versioned schema for the embedded SQLite store. Append new versions; never edit
+// one that has shipped.
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'core: people, agents, servers, mandates, keys, identity providers',
+    sql: `
+      CREATE TABLE people (
+        id TEXT PRIMARY KEY,
+        email TEXT,
+        name TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active', 'deactivated')),
+        issuer TEXT,
+        subject TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX people_issuer_subject ON people (issuer, subject) WHERE issuer IS NOT NULL;
+
+      CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        spiffe_id TEXT NOT NULL UNIQUE,
+        owner TEXT NOT NULL REFERENCES people (id),
+        purpose TEXT NOT NULL,
+        environment TEXT NOT NULL CHECK (environment IN ('dev', 'staging', 'prod')),
+        status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'retired')),
+        review_due INTEGER,
+        keys TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        enrolled_at INTEGER
+      );
+      CREATE INDEX agents_owner ON agents (owner);
+
+      CREATE TABLE enrollment_tokens (
+        token_hash TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents (id),
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      );
+
+      CREATE TABLE servers (
+        name TEXT PRIMARY KEY,
+        upstream TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE tools (
+        server TEXT NOT NULL REFERENCES servers (name),
+        name TEXT NOT NULL,
+        sensitivity TEXT NOT NULL,
+        effect TEXT NOT NULL,
+        egress TEXT NOT NULL,
+        labelled INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        PRIMARY KEY (server, name)
+      );
+
+      CREATE TABLE mandates (
+        id TEXT PRIMARY KEY,
+        grantor TEXT NOT NULL REFERENCES people (id),
+        agent_id TEXT NOT NULL REFERENCES agents (id),
+        parent_id TEXT REFERENCES mandates (id),
+        purpose TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        max_calls INTEGER,
+        calls_used INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('active', 'completed', 'revoked', 'expired')),
+        reason TEXT,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+      );
+      CREATE INDEX mandates_agent ON mandates (agent_id, state);
+      CREATE INDEX mandates_grantor ON mandates (grantor, state);
+      CREATE INDEX mandates_active_expiry ON mandates (expires_at) WHERE state = 'active';
+
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('next', 'current', 'retiring')),
+        created_at INTEGER NOT NULL,
+        retire_after INTEGER
+      );
+
+      CREATE TABLE identity_providers (
+        name TEXT PRIMARY KEY,
+        issuer TEXT NOT NULL UNIQUE,
+        audience TEXT NOT NULL,
+        jwks_uri TEXT NOT NULL,
+        subject_claim TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE admin_credentials (
+        hash TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE revoked_tokens (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,326 @@
+// The embedded store: one SQLite file under the data directory, WAL journal,
+// synchronous=FULL so an acknowledged change survives power loss.
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { conflict } from '../../errors.ts';
+import type { JWK } from '../../identity/jwk.ts';
+import type {
+  Agent, AgentStatus, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
+  Person, PersonStatus, Server, SigningKey, Store, Tool,
+} from '../types.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, SQLInputValue>;
+
+const json = (value: unknown): string => JSON.stringify(value);
+type Column = SQLInputValue | undefined;
+const parse = <T>(value: Column): T => JSON.parse(String(value)) as T;
+const num = (value: Column): number => Number(value);
+const numOrNull = (value: Column): number | null => (value === null || value === undefined ? null : Number(value));
+const strOrNull = (value: Column): string | null => (value === null || value === undefined ? null : String(value));
+
+const toPerson = (r: Row): Person => ({
+  id: String(r.id), email: strOrNull(r.email), name: strOrNull(r.name), status: r.status as PersonStatus,
+  issuer: strOrNull(r.issuer), subject: strOrNull(r.subject), createdAt: num(r.created_at),
+});
+const toAgent = (r: Row): Agent => ({
+  id: String(r.id), name: String(r.name), spiffeId: String(r.spiffe_id), owner: String(r.owner), purpose: String(r.purpose),
+  environment: r.environment as Agent['environment'], status: r.status as AgentStatus, reviewDue: numOrNull(r.review_due),
+  keys: parse<JWK[]>(r.keys), createdAt: num(r.created_at), enrolledAt: numOrNull(r.enrolled_at),
+});
+const toServer = (r: Row): Server => ({ name: String(r.name), upstream: parse(r.upstream), createdAt: num(r.created_at) });
+const toTool = (r: Row): Tool => ({
+  server: String(r.server), name: String(r.name), sensitivity: r.sensitivity as Tool['sensitivity'], effect: r.effect as Tool['effect'],
+  egress: r.egress as Tool['egress'], labelled: num(r.labelled) === 1, firstSeen: num(r.first_seen),
+});
+const toMandate = (r: Row): Mandate => ({
+  id: String(r.id), grantor: String(r.grantor), agentId: String(r.agent_id), parentId: strOrNull(r.parent_id), purpose: String(r.purpose),
+  scope: parse<string[]>(r.scope), notBefore: num(r.not_before), expiresAt: num(r.expires_at), maxCalls: numOrNull(r.max_calls),
+  callsUsed: num(r.calls_used), state: r.state as MandateState, reason: strOrNull(r.reason), createdAt: num(r.created_at), endedAt: numOrNull(r.ended_at),
+});
+const toSigningKey = (r: Row): SigningKey => ({
+  kid: String(r.kid), alg: 'ES256', publicJwk: parse(r.public_jwk), privateJwk: parse(r.private_jwk),
+  state: r.state as SigningKey['state'], createdAt: num(r.created_at), retireAfter: numOrNull(r.retire_after),
+});
+const toProvider = (r: Row): IdentityProvider => ({
+  name: String(r.name), issuer: String(r.issuer), audience: String(r.audience), jwksUri: String(r.jwks_uri),
+  subjectClaim: String(r.subject_claim), createdAt: num(r.created_at),
+});
+
+const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set(this.#all('SELECT version FROM schema_migrations').map((r) => num(r.version)));
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      this.#transaction(() => {
+        this.#db.exec(migration.sql);
+        this.#run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', migration.version, migration.name, Math.floor(Date.now() / 1000));
+      });
+    }
+  }
+
+  get schemaVersion(): number {
+    return num(this.#get('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')?.v ?? 0);
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+  #transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.#get('SELECT 1');
+  }
+
+  // People
+
+  async createPerson(p: Person): Promise<void> {
+    try {
+      this.#run('INSERT INTO people (id, email, name, status, issuer, subject, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', p.id, p.email, p.name, p.status, p.issuer, p.subject, p.createdAt);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict('person_exists', `a person with id ${p.id} already exists`);
+      throw error;
+    }
+  }
+
+  async getPerson(id: string): Promise<Person | null> {
+    const row = this.#get('SELECT * FROM people WHERE id = ?', id);
+    return row ? toPerson(row) : null;
+  }
+
+  async listPeople(): Promise<Person[]> {
+    return this.#all('SELECT * FROM people ORDER BY id').map(toPerson);
+  }
+
+  async setPersonStatus(id: string, status: PersonStatus): Promise<Person | null> {
+    this.#run('UPDATE people SET status = ? WHERE id = ?', status, id);
+    return this.getPerson(id);
+  }
+
+  async ensureExternalPerson(p: Person): Promise<Person> {
+    return this.#transaction(() => {
+      const existing = this.#get('SELECT * FROM people WHERE issuer = ? AND subject = ?', p.issuer, p.subject);
+      if (existing) return toPerson(existing);
+      if (this.#get('SELECT 1 FROM people WHERE id = ?', p.id)) throw conflict('person_exists', `person id ${p.id} is already taken by another identity`);
+      this.#run('INSERT INTO people (id, email, name, status, issuer, subject, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', p.id, p.email, p.name, p.status, p.issuer, p.subject, p.createdAt);
+      return p;
+    });
+  }
+
+  // Agents
+
+  async createAgent(a: Agent, enrollment: EnrollmentGrant): Promise<void> {
+    try {
+      this.#transaction(() => {
+        this.#run(
+          'INSERT INTO agents (id, name, spiffe_id, owner, purpose, environment, status, review_due, keys, created_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          a.id, a.name, a.spiffeId, a.owner, a.purpose, a.environment, a.status, a.reviewDue, json(a.keys), a.createdAt, a.enrolledAt,
+        );
+        this.#run('INSERT INTO enrollment_tokens (token_hash, agent_id, expires_at) VALUES (?, ?, ?)', enrollment.tokenHash, enrollment.agentId, enrollment.expiresAt);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict('agent_exists', `an agent named ${a.name} already exists`);
+      throw error;
+    }
+  }
+
+  async getAgent(id: string): Promise<Agent | null> {
+    const row = this.#get('SELECT * FROM agents WHERE id = ?', id);
+    return row ? toAgent(row) : null;
+  }
+
+  async getAgentBySpiffeId(spiffeId: string): Promise<Agent | null> {
+    const row = this.#get('SELECT * FROM agents WHERE spiffe_id = ?', spiffeId);
+    return row ? toAgent(row) : null;
+  }
+
+  async listAgents(filter: { owner?: string } = {}): Promise<Agent[]> {
+    const rows = filter.owner === undefined
+      ? this.#all('SELECT * FROM agents ORDER BY created_at, id')
+      : this.#all('SELECT * FROM agents WHERE owner = ? ORDER BY created_at, id', filter.owner);
+    return rows.map(toAgent);
+  }
+
+  async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
+    this.#run("UPDATE agents SET status = ? WHERE id = ? AND status <> 'retired'", status, id);
+    return this.getAgent(id);
+  }
+
+  async enrollAgent(tokenHash: string, key: JWK, now: number): Promise<EnrollmentResult> {
+    return this.#transaction((): EnrollmentResult => {
+      const grant = this.#get('SELECT * FROM enrollment_tokens WHERE token_hash = ?', tokenHash);
+      if (!grant) return { ok: false, reason: 'unknown' };
+      if (grant.used_at !== null) return { ok: false, reason: 'used' };
+      if (num(grant.expires_at) <= now) return { ok: false, reason: 'expired' };
+      const agentId = String(grant.agent_id);
+      const agent = this.#get('SELECT * FROM agents WHERE id = ?', agentId);
+      if (!agent || agent.status !== 'active') return { ok: false, reason: 'agent_not_active' };
+      this.#run('UPDATE enrollment_tokens SET used_at = ? WHERE token_hash = ?', now, tokenHash);
+      const keys = [...parse<JWK[]>(agent.keys), key];
+      this.#run('UPDATE agents SET keys = ?, enrolled_at = ? WHERE id = ?', json(keys), now, agentId);
+      return { ok: true, agent: toAgent(this.#get('SELECT * FROM agents WHERE id = ?', agentId) as Row) };
+    });
+  }
+
+  // Servers and tools
+
+  async createServer(server: Server, tools: Tool[]): Promise<void> {
+    try {
+      this.#transaction(() => {
+        this.#run('INSERT INTO servers (name, upstream, created_at) VALUES (?, ?, ?)', server.name, json(server.upstream), server.createdAt);
+        for (const t of tools) {
+          this.#run('INSERT INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)', t.server, t.name, t.sensitivity, t.effect, t.egress, t.labelled ? 1 : 0, t.firstSeen);
+        }
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict('server_exists', `a server named ${server.name} already exists`);
+      throw error;
+    }
+  }
+
+  async getServer(name: string): Promise<Server | null> {
+    const row = this.#get('SELECT * FROM servers WHERE name = ?', name);
+    return row ? toServer(row) : null;
+  }
+
+  async listServers(): Promise<Server[]> {
+    return this.#all('SELECT * FROM servers ORDER BY name').map(toServer);
+  }
+
+  async listTools(server: string): Promise<Tool[]> {
+    return this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map(toTool);
+  }
+
+  // Mandates
+
+  async createMandate(m: Mandate): Promise<void> {
+    this.#run(
+      'INSERT INTO mandates (id, grantor, agent_id, parent_id, purpose, scope, not_before, expires_at, max_calls, calls_used, state, reason, created_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      m.id, m.grantor, m.agentId, m.parentId, m.purpose, json(m.scope), m.notBefore, m.expiresAt, m.maxCalls, m.callsUsed, m.state, m.reason, m.createdAt, m.endedAt,
+    );
+  }
+
+  async getMandate(id: string): Promise<Mandate | null> {
+    const row = this.#get('SELECT * FROM mandates WHERE id = ?', id);
+    return row ? toMandate(row) : null;
+  }
+
+  async listMandates(filter: MandateFilter = {}): Promise<Mandate[]> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (filter.agentId !== undefined) { where.push('agent_id = ?'); params.push(filter.agentId); }
+    if (filter.grantor !== undefined) { where.push('grantor = ?'); params.push(filter.grantor); }
+    if (filter.state !== undefined) { where.push('state = ?'); params.push(filter.state); }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    return this.#all(`SELECT * FROM mandates ${clause} ORDER BY created_at, id`, ...params).map(toMandate);
+  }
+
+  async endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number): Promise<Mandate | null> {
+    const changed = this.#run("UPDATE mandates SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state = 'active'", state, reason, now, id);
+    return changed === 1 ? this.getMandate(id) : null;
+  }
+
+  async endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number): Promise<string[]> {
+    const [column, value] = 'agentId' in filter ? ['agent_id', filter.agentId] : ['grantor', filter.grantor];
+    return this.#transaction(() => {
+      const ids = this.#all(`SELECT id FROM mandates WHERE ${column} = ? AND state = 'active'`, value as string).map((r) => String(r.id));
+      this.#run(`UPDATE mandates SET state = ?, reason = ?, ended_at = ? WHERE ${column} = ? AND state = 'active'`, state, reason, now, value);
+      return ids;
+    });
+  }
+
+  async expireMandates(now: number): Promise<string[]> {
+    return this.#transaction(() => {
+      const ids = this.#all("SELECT id FROM mandates WHERE state = 'active' AND expires_at <= ?", now).map((r) => String(r.id));
+      this.#run("UPDATE mandates SET state = 'expired', reason = 'expired', ended_at = expires_at WHERE state = 'active' AND expires_at <= ?", now);
+      return ids;
+    });
+  }
+
+  // Signing keys
+
+  async listSigningKeys(): Promise<SigningKey[]> {
+    return this.#all('SELECT * FROM signing_keys ORDER BY created_at, kid').map(toSigningKey);
+  }
+
+  async addSigningKey(k: SigningKey): Promise<void> {
+    this.#run('INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, state, created_at, retire_after) VALUES (?, ?, ?, ?, ?, ?, ?)', k.kid, k.alg, json(k.publicJwk), json(k.privateJwk), k.state, k.createdAt, k.retireAfter);
+  }
+
+  async rotateSigningKeys(newNext: SigningKey, retireAfter: number, now: number): Promise<void> {
+    this.#transaction(() => {
+      this.#run("DELETE FROM signing_keys WHERE state = 'retiring' AND retire_after < ?", now);
+      this.#run("UPDATE signing_keys SET state = 'retiring', retire_after = ? WHERE state = 'current'", retireAfter);
+      this.#run("UPDATE signing_keys SET state = 'current' WHERE state = 'next'");
+      this.#run('INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, state, created_at, retire_after) VALUES (?, ?, ?, ?, ?, ?, NULL)', newNext.kid, newNext.alg, json(newNext.publicJwk), json(newNext.privateJwk), 'next', newNext.createdAt);
+    });
+  }
+
+  // Identity providers
+
+  async addIdentityProvider(p: IdentityProvider): Promise<void> {
+    try {
+      this.#run('INSERT INTO identity_providers (name, issuer, audience, jwks_uri, subject_claim, created_at) VALUES (?, ?, ?, ?, ?, ?)', p.name, p.issuer, p.audience, p.jwksUri, p.subjectClaim, p.createdAt);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict('identity_provider_exists', `an identity provider named ${p.name} or with issuer ${p.issuer} already exists`);
+      throw error;
+    }
+  }
+
+  async listIdentityProviders(): Promise<IdentityProvider[]> {
+    return this.#all('SELECT * FROM identity_providers ORDER BY name').map(toProvider);
+  }
+
+  async removeIdentityProvider(name: string): Promise<boolean> {
+    return this.#run('DELETE FROM identity_providers WHERE name = ?', name) === 1;
+  }
+
+  // Admin credentials and revoked tokens
+
+  async addAdminCredential(hash: string, now: number): Promise<void> {
+    this.#run('INSERT OR IGNORE INTO admin_credentials (hash, created_at) VALUES (?, ?)', hash, now);
+  }
+
+  async isAdminCredential(hash: string): Promise<boolean> {
+    return this.#get('SELECT 1 FROM admin_credentials WHERE hash = ?', hash) !== undefined;
+  }
+
+  async revokeTokenId(jti: string, expiresAt: number): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)', jti, expiresAt);
+  }
+
+  async isTokenIdRevoked(jti: string, now: number): Promise<boolean> {
+    return this.#get('SELECT 1 FROM revoked_tokens WHERE jti = ? AND expires_at >= ?', jti, now) !== undefined;
+  }
+}

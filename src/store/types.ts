@@ -1,0 +1,168 @@
+// The persistence contract. Every method is one atomic unit of work: an operation
+// that must check and change state together (consume an enrollment token, end a
+// mandate only while it is active, rotate keys) is one method, so each backend can
+// make it one transaction and no caller can leave a partial change behind.
+// Times are whole seconds since the epoch.
+
+import type { JWK } from '../identity/jwk.ts';
+
+export type PersonStatus = 'active' | 'deactivated';
+export interface Person {
+  id: string;
+  email: string | null;
+  name: string | null;
+  status: PersonStatus;
+  /** null for the embedded directory; the issuer URL for people known through an external OIDC issuer. */
+  issuer: string | null;
+  subject: string | null;
+  createdAt: number;
+}
+
+export type AgentStatus = 'active' | 'suspended' | 'retired';
+export type Environment = 'dev' | 'staging' | 'prod';
+export interface Agent {
+  id: string;
+  name: string;
+  spiffeId: string;
+  owner: string;
+  purpose: string;
+  environment: Environment;
+  status: AgentStatus;
+  reviewDue: number | null;
+  /** Public keys the agent authenticates with (empty until enrolled). */
+  keys: JWK[];
+  createdAt: number;
+  enrolledAt: number | null;
+}
+
+export interface EnrollmentGrant {
+  tokenHash: string;
+  agentId: string;
+  expiresAt: number;
+}
+
+export type EnrollmentResult =
+  | { ok: true; agent: Agent }
+  | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'agent_not_active' };
+
+export type Sensitivity = 'public' | 'internal' | 'confidential' | 'secret';
+export type Effect = 'read' | 'write' | 'destructive';
+export type Egress = 'internal' | 'external';
+export interface ToolLabels {
+  sensitivity: Sensitivity;
+  effect: Effect;
+  egress: Egress;
+}
+export interface Tool extends ToolLabels {
+  server: string;
+  name: string;
+  /** true when a person set the labels; false for the conservative defaults. */
+  labelled: boolean;
+  firstSeen: number;
+}
+
+export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'; command: string; args: string[] };
+export interface Server {
+  name: string;
+  upstream: Upstream;
+  createdAt: number;
+}
+
+export type MandateState = 'active' | 'completed' | 'revoked' | 'expired';
+export interface Mandate {
+  id: string;
+  grantor: string;
+  agentId: string;
+  parentId: string | null;
+  purpose: string;
+  /** Allowed actions, each `<server>/<tool>` or `<server>/*`. */
+  scope: string[];
+  notBefore: number;
+  expiresAt: number;
+  maxCalls: number | null;
+  callsUsed: number;
+  state: MandateState;
+  reason: string | null;
+  createdAt: number;
+  endedAt: number | null;
+}
+
+export type SigningKeyState = 'next' | 'current' | 'retiring';
+export interface SigningKey {
+  kid: string;
+  alg: 'ES256';
+  publicJwk: JWK;
+  privateJwk: JWK;
+  state: SigningKeyState;
+  createdAt: number;
+  /** For a retiring key: the moment every token it signed has expired. */
+  retireAfter: number | null;
+}
+
+export interface IdentityProvider {
+  name: string;
+  issuer: string;
+  audience: string;
+  jwksUri: string;
+  /** The claim whose value becomes the person id (default `sub`). */
+  subjectClaim: string;
+  createdAt: number;
+}
+
+export interface MandateFilter {
+  agentId?: string;
+  grantor?: string;
+  state?: MandateState;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+  ping(): Promise<void>;
+
+  createPerson(person: Person): Promise<void>;
+  getPerson(id: string): Promise<Person | null>;
+  listPeople(): Promise<Person[]>;
+  setPersonStatus(id: string, status: PersonStatus): Promise<Person | null>;
+  /** Returns the person for this issuer and subject, creating them (active) on first sight. */
+  ensureExternalPerson(person: Person): Promise<Person>;
+
+  createAgent(agent: Agent, enrollment: EnrollmentGrant): Promise<void>;
+  getAgent(id: string): Promise<Agent | null>;
+  getAgentBySpiffeId(spiffeId: string): Promise<Agent | null>;
+  listAgents(filter?: { owner?: string }): Promise<Agent[]>;
+  setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null>;
+  /** Consumes the enrollment token (single use) and registers the key, atomically. */
+  enrollAgent(tokenHash: string, key: JWK, now: number): Promise<EnrollmentResult>;
+
+  createServer(server: Server, tools: Tool[]): Promise<void>;
+  getServer(name: string): Promise<Server | null>;
+  listServers(): Promise<Server[]>;
+  listTools(server: string): Promise<Tool[]>;
+
+  createMandate(mandate: Mandate): Promise<void>;
+  getMandate(id: string): Promise<Mandate | null>;
+  listMandates(filter?: MandateFilter): Promise<Mandate[]>;
+  /** Ends the mandate if it is still active; returns it as ended, or null if it was not active. */
+  endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number): Promise<Mandate | null>;
+  /** Ends every active mandate held by the agent or granted by the person; returns their ids. */
+  endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number): Promise<string[]>;
+  /** Marks active mandates past their expiry as expired; returns their ids. */
+  expireMandates(now: number): Promise<string[]>;
+
+  listSigningKeys(): Promise<SigningKey[]>;
+  addSigningKey(key: SigningKey): Promise<void>;
+  /** next → current, current → retiring (until retireAfter), `newNext` becomes next; drops retiring keys past their time. */
+  rotateSigningKeys(newNext: SigningKey, retireAfter: number, now: number): Promise<void>;
+
+  addIdentityProvider(provider: IdentityProvider): Promise<void>;
+  listIdentityProviders(): Promise<IdentityProvider[]>;
+  removeIdentityProvider(name: string): Promise<boolean>;
+
+  addAdminCredential(hash: string, now: number): Promise<void>;
+  isAdminCredential(hash: string): Promise<boolean>;
+
+  /** Revokes one issued token by its `jti` until it would have expired anyway. */
+  revokeTokenId(jti: string, expiresAt: number): Promise<void>;
+  isTokenIdRevoked(jti: string, now: number): Promise<boolean>;
+}
