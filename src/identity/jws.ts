@@ -26,7 +26,8 @@ export interface DecodedJws {
 /** Tokens larger than this are refused before any parsing or crypto. */
 export const MAX_TOKEN_BYTES = 8192;
 
-const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The signature part may be empty here so that `alg: none` is reported as such, not as malformed.
+const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 function digestOf(alg: string): string | null {
   switch (alg) {
@@ -94,6 +95,7 @@ export function decodeJws(token: string, allowed: readonly JwsAlgorithm[]): Deco
   }
   if ('crit' in header) throw new MandateError('token_malformed', 'the token header carries "crit" extensions, which are not supported');
   if ('b64' in header) throw new MandateError('token_malformed', 'unencoded payloads are not supported');
+  if (s.length === 0) throw new MandateError('token_malformed', 'the token has no signature');
   const payload = parseJsonPart(p, 'payload');
   return { header, payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
 }
