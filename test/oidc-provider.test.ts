@@ -54,7 +54,7 @@ async function signIn(account: string): Promise<string> {
     }
     if (next.pathname.startsWith('/interaction/')) {
       const page = await (await go(next.href)).text();
-      const prompt = page.includes('name="login"') ? { prompt: 'login', login: account, password: 'anything' } : { prompt: 'consent' };
+      const prompt: Record<string, string> = page.includes('name="login"') ? { prompt: 'login', login: account, password: 'anything' } : { prompt: 'consent' };
       response = await go(next.pathname, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(prompt).toString() });
     } else {
       response = await go(next.href);
