@@ -37,8 +37,35 @@ export function jwkThumbprint(jwk: JWK): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url');
 }
 
+/**
+ * Imported public keys by their defining members. The same agent keys arrive again and
+ * again (client assertions, DPoP proofs); importing one costs more than verifying with it.
+ */
+const imported = new Map<string, KeyObject>();
+const IMPORTED_LIMIT = 10_000;
+
 /** Validates a public JWK (no private members, a supported key type) and returns its key object. */
 export function importPublicJwk(jwk: unknown): KeyObject {
+  const cacheKey = typeof jwk === 'object' && jwk !== null && !Array.isArray(jwk) ? definingMembers(jwk as JWK) : null;
+  const cached = cacheKey === null ? undefined : imported.get(cacheKey);
+  if (cached) return cached;
+  const key = importUncached(jwk);
+  if (cacheKey !== null) {
+    if (imported.size >= IMPORTED_LIMIT) imported.clear();
+    imported.set(cacheKey, key);
+  }
+  return key;
+}
+
+/** The members that define a public key; null when the JWK has any other key material. */
+function definingMembers(jwk: JWK): string | null {
+  if (PRIVATE_MEMBERS.some((member) => member in jwk)) return null;
+  const members = THUMBPRINT_MEMBERS[jwk.kty];
+  if (!members || members.some((m) => typeof jwk[m] !== 'string')) return null;
+  return members.map((m) => jwk[m] as string).join('|');
+}
+
+function importUncached(jwk: unknown): KeyObject {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new MandateError('jwk_invalid', 'the key is not a JSON object');
   const key = jwk as JWK;
   if (PRIVATE_MEMBERS.some((member) => member in key)) throw new MandateError('jwk_private', 'the key contains private key material');

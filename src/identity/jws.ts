@@ -52,8 +52,12 @@ const EXPECTED_KEY: Record<string, { type: string; curve?: string }> = {
   EdDSA: { type: 'ed25519' },
 };
 
+/** Key details are costly to read from a KeyObject; remember each key's answer per algorithm. */
+const fitting = new WeakMap<KeyObject, Set<string>>();
+
 /** Refuses a key that does not belong to the algorithm (e.g. an RSA key offered for ES256). */
 export function assertKeyFitsAlgorithm(alg: string, key: KeyObject): void {
+  if (fitting.get(key)?.has(alg)) return;
   const expected = EXPECTED_KEY[alg] ?? (alg.startsWith('RS') || alg.startsWith('PS') ? { type: 'rsa' } : undefined);
   const details = key.asymmetricKeyDetails;
   const fits = expected !== undefined
@@ -61,6 +65,9 @@ export function assertKeyFitsAlgorithm(alg: string, key: KeyObject): void {
     && (expected.curve === undefined || details?.namedCurve === expected.curve)
     && (expected.type !== 'rsa' || (details?.modulusLength ?? 0) >= 2048);
   if (!fits) throw new MandateError('token_key_mismatch', `the key does not fit algorithm ${alg}`);
+  const known = fitting.get(key) ?? new Set<string>();
+  known.add(alg);
+  fitting.set(key, known);
 }
 
 const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');

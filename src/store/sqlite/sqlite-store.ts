@@ -1,6 +1,6 @@
 // The embedded store: one SQLite file under the data directory, WAL journal,
 // synchronous=FULL so an acknowledged change survives power loss.
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
 import type { JWK } from '../../identity/jwk.ts';
 import type {
@@ -51,6 +51,8 @@ const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
+  /** Prepared once per SQL text: preparing costs more than running these small statements. */
+  readonly #statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
@@ -74,14 +76,22 @@ export class SqliteStore implements Store {
     return num(this.#get('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')?.v ?? 0);
   }
 
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#db.prepare(sql).all(...params) as Row[];
+    return this.#statement(sql).all(...params) as Row[];
   }
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    return this.#statement(sql).get(...params) as Row | undefined;
   }
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#statement(sql).run(...params).changes);
   }
   #transaction<T>(work: () => T): T {
     this.#db.exec('BEGIN IMMEDIATE');
