@@ -1,0 +1,317 @@
+// The Store test-suite, written against the interface: every backend (SQLite today,
+// PostgreSQL next) runs exactly these tests through `storeContract`.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { MandateError } from '../errors.ts';
+import { generateSigningKey } from '../identity/keyring.ts';
+import type { Agent, IdentityProvider, Mandate, Person, Store } from './types.ts';
+
+export interface OpenedStore {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+const NOW = 1_800_000_000;
+
+export const person = (id: string, overrides: Partial<Person> = {}): Person => ({
+  id, email: `${id}@example.com`, name: id, status: 'active', issuer: null, subject: null, createdAt: NOW, ...overrides,
+});
+
+export const agent = (name: string, owner: string, overrides: Partial<Agent> = {}): Agent => ({
+  id: `agt_${name}`, name, spiffeId: `spiffe://mandate.test/agent/${name}`, owner, purpose: 'testing', environment: 'dev', status: 'active',
+  reviewDue: null, keys: [], createdAt: NOW, enrolledAt: null, ...overrides,
+});
+
+export const mandate = (id: string, agentId: string, grantor: string, overrides: Partial<Mandate> = {}): Mandate => ({
+  id, grantor, agentId, parentId: null, purpose: 'a task', scope: ['fs/read_file'], notBefore: NOW, expiresAt: NOW + 900, maxCalls: null, callsUsed: 0,
+  state: 'active', reason: null, createdAt: NOW, endedAt: null, ...overrides,
+});
+
+const KEY = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' };
+
+async function rejectsWith(promise: Promise<unknown>, code: string, status: number): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof MandateError, `expected a MandateError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.equal(error.status, status);
+    return true;
+  });
+}
+
+export function storeContract(label: string, open: () => Promise<OpenedStore>): void {
+  describe(`Store contract: ${label}`, () => {
+    let opened: OpenedStore;
+    let store: Store;
+
+    beforeEach(async () => {
+      opened = await open();
+      store = opened.store;
+    });
+    afterEach(async () => {
+      await store.close();
+      await opened.cleanup();
+    });
+
+    const withAgent = async (name = 'bot', tokenHash = `hash-${name}`, expiresAt = NOW + 900): Promise<Agent> => {
+      if (!(await store.getPerson('alice'))) await store.createPerson(person('alice'));
+      const a = agent(name, 'alice');
+      await store.createAgent(a, { tokenHash, agentId: a.id, expiresAt });
+      return a;
+    };
+
+    describe('people', () => {
+      it('creates, reads and lists people', async () => {
+        await store.createPerson(person('bob'));
+        await store.createPerson(person('alice', { email: null, name: null }));
+        assert.deepEqual(await store.getPerson('bob'), person('bob'));
+        assert.equal(await store.getPerson('nobody'), null);
+        assert.deepEqual((await store.listPeople()).map((p) => p.id), ['alice', 'bob']);
+        assert.equal((await store.getPerson('alice'))?.email, null);
+      });
+
+      it('refuses a duplicate id with a conflict', async () => {
+        await store.createPerson(person('alice'));
+        await rejectsWith(store.createPerson(person('alice', { email: 'other@example.com' })), 'person_exists', 409);
+        assert.equal((await store.getPerson('alice'))?.email, 'alice@example.com');
+      });
+
+      it('changes a person\'s status', async () => {
+        await store.createPerson(person('alice'));
+        assert.equal((await store.setPersonStatus('alice', 'deactivated'))?.status, 'deactivated');
+        assert.equal((await store.getPerson('alice'))?.status, 'deactivated');
+        assert.equal(await store.setPersonStatus('nobody', 'deactivated'), null);
+      });
+
+      it('creates an external person once per issuer and subject', async () => {
+        const carol = person('carol', { issuer: 'https://idp.example', subject: 'sub-1' });
+        assert.deepEqual(await store.ensureExternalPerson(carol), carol);
+        const again = await store.ensureExternalPerson({ ...carol, email: 'changed@example.com', createdAt: NOW + 5 });
+        assert.deepEqual(again, carol);
+        assert.equal((await store.listPeople()).length, 1);
+      });
+
+      it('refuses an external person whose id another identity holds', async () => {
+        await store.createPerson(person('carol'));
+        await rejectsWith(store.ensureExternalPerson(person('carol', { issuer: 'https://idp.example', subject: 'sub-1' })), 'person_exists', 409);
+        assert.equal((await store.getPerson('carol'))?.issuer, null);
+      });
+    });
+
+    describe('agents and enrollment', () => {
+      it('creates agents and finds them by id, SPIFFE ID and owner', async () => {
+        const a = await withAgent('bot');
+        await store.createPerson(person('bob'));
+        const b = agent('other', 'bob');
+        await store.createAgent(b, { tokenHash: 'hash-other', agentId: b.id, expiresAt: NOW + 900 });
+        assert.deepEqual(await store.getAgent(a.id), a);
+        assert.deepEqual(await store.getAgentBySpiffeId(a.spiffeId), a);
+        assert.equal(await store.getAgentBySpiffeId('spiffe://mandate.test/agent/none'), null);
+        assert.deepEqual((await store.listAgents()).map((x) => x.name).sort(), ['bot', 'other']);
+        assert.deepEqual((await store.listAgents({ owner: 'bob' })).map((x) => x.name), ['other']);
+      });
+
+      it('refuses a duplicate agent name and keeps the first', async () => {
+        const a = await withAgent('bot');
+        const dup = { ...agent('bot', 'alice'), id: 'agt_second', spiffeId: 'spiffe://mandate.test/agent/bot2' };
+        await rejectsWith(store.createAgent(dup, { tokenHash: 'hash-dup', agentId: dup.id, expiresAt: NOW + 900 }), 'agent_exists', 409);
+        assert.equal(await store.getAgent('agt_second'), null);
+        assert.deepEqual(await store.getAgent(a.id), a);
+      });
+
+      it('enrolls once: the key is registered and the token is spent', async () => {
+        const a = await withAgent('bot', 'hash-1');
+        const first = await store.enrollAgent('hash-1', KEY, NOW + 10);
+        assert.equal(first.ok, true);
+        assert.ok(first.ok && first.agent.keys.length === 1 && first.agent.enrolledAt === NOW + 10);
+        assert.deepEqual((await store.getAgent(a.id))?.keys, [KEY]);
+        assert.deepEqual(await store.enrollAgent('hash-1', { ...KEY, kid: 'k2' }, NOW + 20), { ok: false, reason: 'used' });
+        assert.deepEqual((await store.getAgent(a.id))?.keys, [KEY]);
+      });
+
+      it('refuses unknown and expired enrollment tokens, and inactive agents', async () => {
+        assert.deepEqual(await store.enrollAgent('nope', KEY, NOW), { ok: false, reason: 'unknown' });
+        await withAgent('late', 'hash-late', NOW + 60);
+        assert.deepEqual(await store.enrollAgent('hash-late', KEY, NOW + 60), { ok: false, reason: 'expired' });
+        const s = await withAgent('sleepy', 'hash-sleepy');
+        await store.setAgentStatus(s.id, 'suspended');
+        assert.deepEqual(await store.enrollAgent('hash-sleepy', KEY, NOW), { ok: false, reason: 'agent_not_active' });
+        assert.deepEqual((await store.getAgent(s.id))?.keys, []);
+      });
+
+      it('lets exactly one of two concurrent enrollments win', async () => {
+        const a = await withAgent('bot', 'hash-race');
+        const results = await Promise.all([store.enrollAgent('hash-race', KEY, NOW), store.enrollAgent('hash-race', { ...KEY, kid: 'k2' }, NOW)]);
+        assert.equal(results.filter((r) => r.ok).length, 1);
+        assert.equal((await store.getAgent(a.id))?.keys.length, 1);
+      });
+
+      it('suspends and reactivates, but never brings back a retired agent', async () => {
+        const a = await withAgent('bot');
+        assert.equal((await store.setAgentStatus(a.id, 'suspended'))?.status, 'suspended');
+        assert.equal((await store.setAgentStatus(a.id, 'active'))?.status, 'active');
+        assert.equal((await store.setAgentStatus(a.id, 'retired'))?.status, 'retired');
+        assert.equal((await store.setAgentStatus(a.id, 'active'))?.status, 'retired');
+        assert.equal(await store.setAgentStatus('agt_none', 'active'), null);
+      });
+    });
+
+    describe('servers and tools', () => {
+      it('stores a server with its labelled tools', async () => {
+        const server = { name: 'fs', upstream: { transport: 'stdio' as const, command: 'npx', args: ['-y', 'server-filesystem', '/tmp'] }, createdAt: NOW };
+        const tools = [
+          { server: 'fs', name: 'read_file', sensitivity: 'internal' as const, effect: 'read' as const, egress: 'internal' as const, labelled: true, firstSeen: NOW },
+          { server: 'fs', name: 'write_file', sensitivity: 'confidential' as const, effect: 'write' as const, egress: 'external' as const, labelled: false, firstSeen: NOW },
+        ];
+        await store.createServer(server, tools);
+        await store.createServer({ name: 'web', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, createdAt: NOW }, []);
+        assert.deepEqual(await store.getServer('fs'), server);
+        assert.deepEqual(await store.listTools('fs'), tools);
+        assert.deepEqual((await store.listServers()).map((s) => s.name), ['fs', 'web']);
+        assert.deepEqual(await store.listTools('web'), []);
+        assert.equal(await store.getServer('none'), null);
+      });
+
+      it('refuses a duplicate server name and leaves its tools alone', async () => {
+        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, createdAt: NOW }, []);
+        const again = store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://b.example' }, createdAt: NOW }, [
+          { server: 'fs', name: 'x', sensitivity: 'public', effect: 'read', egress: 'internal', labelled: true, firstSeen: NOW },
+        ]);
+        await rejectsWith(again, 'server_exists', 409);
+        assert.deepEqual((await store.getServer('fs'))?.upstream, { transport: 'http', url: 'https://a.example' });
+        assert.deepEqual(await store.listTools('fs'), []);
+      });
+    });
+
+    describe('mandates', () => {
+      let bot: Agent;
+      beforeEach(async () => {
+        bot = await withAgent('bot');
+        await store.createPerson(person('bob'));
+      });
+
+      it('creates, reads and filters mandates', async () => {
+        const m1 = mandate('mnd_1', bot.id, 'alice', { scope: ['fs/*'], maxCalls: 5 });
+        const m2 = mandate('mnd_2', bot.id, 'bob', { createdAt: NOW + 1 });
+        await store.createMandate(m1);
+        await store.createMandate(m2);
+        assert.deepEqual(await store.getMandate('mnd_1'), m1);
+        assert.equal(await store.getMandate('mnd_none'), null);
+        assert.deepEqual((await store.listMandates()).map((m) => m.id), ['mnd_1', 'mnd_2']);
+        assert.deepEqual((await store.listMandates({ grantor: 'bob' })).map((m) => m.id), ['mnd_2']);
+        assert.deepEqual((await store.listMandates({ agentId: bot.id, state: 'active' })).length, 2);
+        assert.deepEqual(await store.listMandates({ state: 'revoked' }), []);
+      });
+
+      it('ends an active mandate exactly once', async () => {
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        const ended = await store.endMandate('mnd_1', 'revoked', 'no longer needed', NOW + 30);
+        assert.equal(ended?.state, 'revoked');
+        assert.equal(ended?.reason, 'no longer needed');
+        assert.equal(ended?.endedAt, NOW + 30);
+        assert.equal(await store.endMandate('mnd_1', 'completed', null, NOW + 40), null);
+        assert.equal((await store.getMandate('mnd_1'))?.state, 'revoked');
+        assert.equal(await store.endMandate('mnd_none', 'revoked', null, NOW), null);
+      });
+
+      it('revokes every active mandate of an agent, and only those', async () => {
+        const other = await withAgent('other');
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_2', bot.id, 'bob'));
+        await store.createMandate(mandate('mnd_3', bot.id, 'alice', { state: 'completed', endedAt: NOW }));
+        await store.createMandate(mandate('mnd_4', other.id, 'alice'));
+        assert.deepEqual((await store.endMandatesOf({ agentId: bot.id }, 'revoked', 'agent compromised', NOW + 5)).sort(), ['mnd_1', 'mnd_2']);
+        assert.equal((await store.getMandate('mnd_3'))?.state, 'completed');
+        assert.equal((await store.getMandate('mnd_4'))?.state, 'active');
+        assert.equal((await store.getMandate('mnd_2'))?.reason, 'agent compromised');
+      });
+
+      it('revokes every active mandate a person granted, and only those', async () => {
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_2', bot.id, 'bob'));
+        assert.deepEqual(await store.endMandatesOf({ grantor: 'bob' }, 'revoked', null, NOW + 5), ['mnd_2']);
+        assert.equal((await store.getMandate('mnd_1'))?.state, 'active');
+        assert.deepEqual(await store.endMandatesOf({ grantor: 'bob' }, 'revoked', null, NOW + 6), []);
+      });
+
+      it('expires only active mandates past their expiry', async () => {
+        await store.createMandate(mandate('mnd_due', bot.id, 'alice', { expiresAt: NOW + 10 }));
+        await store.createMandate(mandate('mnd_later', bot.id, 'alice', { expiresAt: NOW + 1000 }));
+        await store.createMandate(mandate('mnd_done', bot.id, 'alice', { expiresAt: NOW + 10, state: 'completed', endedAt: NOW + 5 }));
+        assert.deepEqual(await store.expireMandates(NOW + 10), ['mnd_due']);
+        const expired = await store.getMandate('mnd_due');
+        assert.equal(expired?.state, 'expired');
+        assert.equal(expired?.endedAt, NOW + 10);
+        assert.equal((await store.getMandate('mnd_later'))?.state, 'active');
+        assert.equal((await store.getMandate('mnd_done'))?.state, 'completed');
+        assert.deepEqual(await store.expireMandates(NOW + 11), []);
+      });
+    });
+
+    describe('signing keys', () => {
+      it('rotates: next signs, current retires until its time, a new next is published', async () => {
+        const current = generateSigningKey('current', NOW);
+        const next = generateSigningKey('next', NOW);
+        await store.addSigningKey(current);
+        await store.addSigningKey(next);
+        assert.deepEqual((await store.listSigningKeys()).map((k) => [k.kid, k.state]).sort(), [[current.kid, 'current'], [next.kid, 'next']].sort());
+        assert.deepEqual((await store.listSigningKeys()).find((k) => k.kid === current.kid), current);
+
+        const third = generateSigningKey('next', NOW + 100);
+        await store.rotateSigningKeys(third, NOW + 200, NOW + 100);
+        const states = new Map((await store.listSigningKeys()).map((k) => [k.kid, k]));
+        assert.equal(states.get(current.kid)?.state, 'retiring');
+        assert.equal(states.get(current.kid)?.retireAfter, NOW + 200);
+        assert.equal(states.get(next.kid)?.state, 'current');
+        assert.equal(states.get(third.kid)?.state, 'next');
+
+        await store.rotateSigningKeys(generateSigningKey('next', NOW + 300), NOW + 400, NOW + 300);
+        const after = new Map((await store.listSigningKeys()).map((k) => [k.kid, k.state]));
+        assert.equal(after.has(current.kid), false, 'a retiring key past its time is dropped');
+        assert.equal(after.get(next.kid), 'retiring');
+        assert.equal(after.get(third.kid), 'current');
+        assert.equal([...after.values()].filter((s) => s === 'current').length, 1);
+      });
+    });
+
+    describe('identity providers', () => {
+      const corp: IdentityProvider = { name: 'corp', issuer: 'https://idp.example', audience: 'mandate', jwksUri: 'https://idp.example/jwks', subjectClaim: 'email', createdAt: NOW };
+
+      it('adds, lists and removes providers', async () => {
+        await store.addIdentityProvider(corp);
+        assert.deepEqual(await store.listIdentityProviders(), [corp]);
+        assert.equal(await store.removeIdentityProvider('corp'), true);
+        assert.equal(await store.removeIdentityProvider('corp'), false);
+        assert.deepEqual(await store.listIdentityProviders(), []);
+      });
+
+      it('refuses a duplicate name or issuer', async () => {
+        await store.addIdentityProvider(corp);
+        await rejectsWith(store.addIdentityProvider({ ...corp, issuer: 'https://other.example' }), 'identity_provider_exists', 409);
+        await rejectsWith(store.addIdentityProvider({ ...corp, name: 'corp2' }), 'identity_provider_exists', 409);
+        assert.equal((await store.listIdentityProviders()).length, 1);
+      });
+    });
+
+    describe('admin credentials and revoked tokens', () => {
+      it('recognises registered admin credential hashes only', async () => {
+        assert.equal(await store.isAdminCredential('h1'), false);
+        await store.addAdminCredential('h1', NOW);
+        await store.addAdminCredential('h1', NOW);
+        assert.equal(await store.isAdminCredential('h1'), true);
+        assert.equal(await store.isAdminCredential('h2'), false);
+      });
+
+      it('keeps a revoked token id until the token would have expired', async () => {
+        await store.revokeTokenId('jti-1', NOW + 300);
+        assert.equal(await store.isTokenIdRevoked('jti-1', NOW), true);
+        assert.equal(await store.isTokenIdRevoked('jti-1', NOW + 300), true);
+        assert.equal(await store.isTokenIdRevoked('jti-1', NOW + 301), false);
+        assert.equal(await store.isTokenIdRevoked('jti-2', NOW), false);
+      });
+    });
+
+    it('answers ping', async () => {
+      await store.ping();
+    });
+  });
+}
