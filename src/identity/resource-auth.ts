@@ -41,9 +41,15 @@ export function authenticateTaskRequest(tokens: TokenService, request: Presented
   }
   const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
   if (typeof jkt !== 'string') throw invalidToken('token_not_dpop_bound', 'the task token carries no cnf.jkt');
-  const proof = verifyDpopProof(request.dpop, {
-    method: request.method, url: request.url, accessToken: token, now: check.now, maxAge: check.dpopMaxAge, notBefore: check.notBefore, replayCache: check.replayCache,
-  });
+  let proof;
+  try {
+    proof = verifyDpopProof(request.dpop, {
+      method: request.method, url: request.url, accessToken: token, now: check.now, maxAge: check.dpopMaxAge, notBefore: check.notBefore, replayCache: check.replayCache,
+    });
+  } catch (error) {
+    // At a resource every authentication failure is a 401 (RFC 9449 §7.1).
+    throw (error as MandateError).asOAuth('invalid_dpop_proof', 401);
+  }
   if (proof.jkt !== jkt) throw new MandateError('dpop_key_mismatch', 'the DPoP proof key is not the key the token is bound to (cnf.jkt)', { status: 401, oauthError: 'invalid_dpop_proof' });
   return claims;
 }
