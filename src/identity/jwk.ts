@@ -62,7 +62,7 @@ function definingMembers(jwk: JWK): string | null {
   if (PRIVATE_MEMBERS.some((member) => member in jwk)) return null;
   const members = THUMBPRINT_MEMBERS[jwk.kty];
   if (!members || members.some((m) => typeof jwk[m] !== 'string')) return null;
-  return members.map((m) => jwk[m] as string).join('|');
+  return JSON.stringify(members.map((m) => jwk[m]));
 }
 
 function importUncached(jwk: unknown): KeyObject {

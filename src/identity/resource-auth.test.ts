@@ -118,3 +118,50 @@ describe('authenticateTaskRequest', () => {
     refuses(() => authenticateTaskRequest(tokens, request(token, dpopProof(agentKey, 'POST', `${ISSUER}/mcp/db`, token)), check()), 'dpop_htu_mismatch');
   });
 });
+
+describe('authenticateTaskRequest, more refusals', () => {
+  it('refuses a mandate token presented as a task token', () => {
+    const now = nowSeconds();
+    const mandate = tokens.sign('mandate', { iss: ISSUER, sub: 'alice', aud: RESOURCE, iat: now, exp: now + 300, jti: randomUUID(), cnf: { jkt: agentKey.kid } });
+    refuses(() => authenticateTaskRequest(tokens, request(mandate, dpopProof(agentKey, 'POST', RESOURCE, mandate)), check()), 'token_type_mismatch');
+  });
+
+  it('refuses a task token that is not DPoP-bound (no cnf.jkt)', () => {
+    const token = taskToken({ cnf: undefined as unknown as TaskClaims['cnf'] });
+    refuses(() => authenticateTaskRequest(tokens, request(token, dpopProof(agentKey, 'POST', RESOURCE, token)), check()), 'token_not_dpop_bound');
+  });
+
+  it('refuses a bound token presented without a proof, as a 401 invalid_dpop_proof', () => {
+    const token = taskToken();
+    assert.throws(() => authenticateTaskRequest(tokens, request(token, undefined), check()), (error: unknown) => {
+      assert.ok(error instanceof MandateError);
+      assert.equal(error.code, 'dpop_missing');
+      assert.equal(error.status, 401);
+      assert.equal(error.oauthError, 'invalid_dpop_proof');
+      return true;
+    });
+  });
+
+  it('refuses a token whose signature was tampered with', () => {
+    const [h, p, s] = taskToken().split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'fs/*' })).toString('base64url')}.${s}`;
+    refuses(() => authenticateTaskRequest(tokens, request(tampered, dpopProof(agentKey, 'POST', RESOURCE, tampered)), check()), 'token_signature_invalid');
+  });
+
+  it('reports a token refusal as invalid_token and a key mismatch as invalid_dpop_proof', () => {
+    const token = taskToken();
+    assert.throws(() => authenticateTaskRequest(tokens, request(token, dpopProof(agentKey, 'POST', RESOURCE, token), { authorization: `Bearer ${token}` }), check()),
+      (error: unknown) => error instanceof MandateError && error.oauthError === 'invalid_token');
+    assert.throws(() => authenticateTaskRequest(tokens, request(token, dpopProof(generateAgentKey(), 'POST', RESOURCE, token)), check()),
+      (error: unknown) => error instanceof MandateError && error.oauthError === 'invalid_dpop_proof');
+  });
+
+  it('refuses a stolen token even with the thief\'s proof made for that very token, while the holder is still accepted', () => {
+    const token = taskToken();
+    const thief = generateAgentKey();
+    const shared = check();
+    refuses(() => authenticateTaskRequest(tokens, request(token, dpopProof(thief, 'POST', RESOURCE, token)), shared), 'dpop_key_mismatch');
+    assert.equal(authenticateTaskRequest(tokens, request(token, dpopProof(agentKey, 'POST', RESOURCE, token)), shared).sub, 'alice');
+  });
+});

@@ -57,7 +57,7 @@ const CACHE_LIMIT = 10_000;
 export class TokenService {
   readonly #keys: KeyRing;
   readonly #options: TokenServiceOptions;
-  #verified = new Map<string, { kind: TokenKind; claims: Record<string, unknown> }>();
+  #verified = new Map<string, { kind: TokenKind; kid: unknown; claims: Record<string, unknown> }>();
   #cachedForKeys = -1;
 
   constructor(keys: KeyRing, options: TokenServiceOptions) {
@@ -89,7 +89,12 @@ export class TokenService {
       this.#cachedForKeys = this.#keys.version;
     }
     const cached = this.#verified.get(token);
-    let claims = cached?.kind === kind ? cached.claims : undefined;
+    let claims: Record<string, unknown> | undefined;
+    if (cached?.kind === kind) {
+      // Its key may have retired since (retireAfter passes without a reload): still refuse it then.
+      this.#keys.verificationKey(cached.kid, now);
+      claims = cached.claims;
+    }
     if (!claims) {
       const decoded = decodeJws(token, ['ES256']);
       if (decoded.header.typ !== TOKEN_TYP[kind]) {
@@ -98,7 +103,7 @@ export class TokenService {
       verifySignature(decoded, this.#keys.verificationKey(decoded.header.kid, now));
       claims = decoded.payload;
       if (this.#verified.size >= CACHE_LIMIT) this.#verified.clear();
-      this.#verified.set(token, { kind, claims });
+      this.#verified.set(token, { kind, kid: decoded.header.kid, claims });
     }
     checkRegisteredClaims(claims, { issuer: this.issuer, audience, now, clockTolerance: this.#options.clockTolerance });
     if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw new MandateError('token_claim_missing', 'the token has no "sub"');

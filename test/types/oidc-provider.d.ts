@@ -14,7 +14,7 @@ declare module 'oidc-provider' {
     findAccount?: (ctx: unknown, id: string) => Promise<Account | undefined> | Account | undefined;
     claims?: Record<string, string[] | null>;
     conformIdTokenClaims?: boolean;
-    ttl?: Record<string, number>;
+    ttl?: Record<string, number | ((ctx: unknown, token: unknown, client: unknown) => number)>;
     pkce?: { required?: () => boolean };
     features?: Record<string, unknown>;
   }
