@@ -54,9 +54,8 @@ export class Mandates {
 
     const agent = await this.#store.getAgent(input.agentId);
     if (!agent) throw notFound('agent_not_found', `no agent with id ${input.agentId}`);
-    if (agent.status !== 'active') throw new MandateError('agent_inactive', `agent ${agent.id} is ${agent.status}`, { status: 409 });
-    if (agent.keys.length === 0) throw new MandateError('agent_not_enrolled', `agent ${agent.id} has not enrolled a key yet`, { status: 409 });
 
+    const owner = agent.owner === grantor.id ? grantor : await this.#store.getPerson(agent.owner);
     const decision = this.#policy().decide({
       principal: { type: 'Person', id: grantor.id },
       action: 'mandate/grant',
@@ -64,14 +63,18 @@ export class Mandates {
       context: { purpose, scope, ttl },
       entities: [
         { uid: { type: 'Person', id: grantor.id }, attrs: { status: grantor.status }, parents: [] },
-        ...(agent.owner === grantor.id ? [] : [{ uid: { type: 'Person', id: agent.owner }, attrs: { status: 'active' }, parents: [] }]),
+        ...(owner === grantor ? [] : [{ uid: { type: 'Person', id: agent.owner }, attrs: { status: owner?.status ?? 'deactivated' }, parents: [] }]),
         { uid: { type: 'Agent', id: agent.id }, attrs: { owner: { __entity: { type: 'Person', id: agent.owner } }, environment: agent.environment, status: agent.status }, parents: [] },
       ],
     });
+    // The policy speaks first: only someone it permits learns the agent's state.
     if (decision.decision !== 'allow') {
+      if (agent.owner === grantor.id && agent.status !== 'active') throw new MandateError('agent_inactive', `agent ${agent.id} is ${agent.status}`, { status: 409 });
       const why = decision.policies.length > 0 ? `forbidden by ${decision.policies.join(', ')}` : decision.errors.length > 0 ? decision.errors.join('; ') : 'no policy permits it (by default only the agent\'s owner may grant)';
       throw forbidden('grant_denied', `${grantor.id} may not grant a mandate to agent ${agent.name}: ${why}`);
     }
+    if (agent.status !== 'active') throw new MandateError('agent_inactive', `agent ${agent.id} is ${agent.status}`, { status: 409 });
+    if (agent.keys.length === 0) throw new MandateError('agent_not_enrolled', `agent ${agent.id} has not enrolled a key yet`, { status: 409 });
 
     const mandate: Mandate = {
       id: newId(MANDATE_ID_PREFIX), grantor: grantor.id, agentId: agent.id, parentId: null, purpose, scope,
