@@ -1,7 +1,7 @@
 // `npm run bench`: Mandate's benchmarks. Speed targets live here, never in tests.
 //   npm run bench            readable tables
 //   npm run bench -- --json  machine-readable results
-import { freePort } from './free-port.ts';
+import { freePort } from '../src/lib/free-port.ts';
 import { printTokenExchange, tokenExchangeBench } from './token-exchange.ts';
 
 const json = process.argv.includes('--json');

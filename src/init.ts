@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { generateSigningKey } from './identity/keyring.ts';
 import { newSecret, sha256 } from './lib/ids.ts';
 import { nowSeconds } from './lib/clock.ts';
-import { openStore } from './store/open.ts';
+import { SQLITE_FILE, openStore } from './store/open.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 export const ADMIN_TOKEN_PREFIX = 'mandate_admin';
@@ -31,6 +31,7 @@ export async function init(config: Config): Promise<InitResult> {
   await chmod(dataDir, 0o700);
 
   const store = await openStore(config);
+  if (store.kind === 'sqlite') await chmod(join(dataDir, SQLITE_FILE), 0o600);
   try {
     const now = nowSeconds();
     const keys = await store.listSigningKeys();

@@ -1,7 +1,7 @@
 // Starts a real Mandate (SQLite store in a fresh temp data dir, real HTTP server on a
 // free loopback port) for tests, plus shortcuts to reach the state a test needs.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../src/app.ts';
@@ -12,17 +12,9 @@ import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/identity/token-exchange.ts';
 import { ADMIN_TOKEN_FILE, init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
+import { freePort } from '../src/lib/free-port.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Harness {
   app: App;
@@ -131,4 +123,15 @@ export function exchangeParams(h: Harness, s: Scenario, overrides: Record<string
 export async function exchange(h: Harness, s: Scenario, overrides: Record<string, string | undefined> = {}, proof?: string | null) {
   const dpop = proof === undefined ? dpopProof(s.key, 'POST', `${h.url}/oauth/token`) : proof;
   return h.form('/oauth/token', exchangeParams(h, s, overrides), dpop === null ? {} : { dpop });
+}
+
+/** Asserts an OAuth error answer: its `error`, Mandate's `mandate_error`, the status (401 for invalid_client), no token. */
+export function expectOAuthError(answer: { status: number; body: Record<string, unknown> }, error: string, code: string): void {
+  const detail = JSON.stringify(answer.body);
+  assert.notEqual(answer.status, 500, detail);
+  assert.equal(answer.body.error, error, detail);
+  assert.equal(answer.body.mandate_error, code, detail);
+  assert.equal(answer.status, error === 'invalid_client' ? 401 : 400, detail);
+  assert.equal(typeof answer.body.error_description, 'string');
+  assert.equal(answer.body.access_token, undefined);
 }

@@ -9,7 +9,7 @@ import { clientAssertion, dpopProof, generateAgentKey } from '../src/client/agen
 import { jwkThumbprint, type JWK } from '../src/identity/jwk.ts';
 import { signJws } from '../src/identity/jws.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
-import { exchange, exchangeParams, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { exchange, exchangeParams, expectOAuthError as expectError, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 
 type Answer = { status: number; body: Record<string, unknown>; headers?: Headers };
 
@@ -24,16 +24,6 @@ after(() => h.close());
 
 const tokenUrl = (): string => `${h.url}/oauth/token`;
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-function expectError(answer: Answer, error: string, code: string): void {
-  const detail = JSON.stringify(answer.body);
-  assert.notEqual(answer.status, 500, detail);
-  assert.equal(answer.body.error, error, detail);
-  assert.equal(answer.body.mandate_error, code, detail);
-  assert.equal(answer.status, error === 'invalid_client' ? 401 : 400, detail);
-  assert.equal(typeof answer.body.error_description, 'string');
-  assert.equal(answer.body.access_token, undefined);
-}
 
 /** Claims shaped like s's mandate token; tests change one thing at a time. */
 function mandateClaims(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose';
 import { clientAssertion, dpopProof, generateAgentKey } from '../src/client/agent-key.ts';
 import { signJws } from '../src/identity/jws.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
-import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { exchange, expectOAuthError as expectError, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 
 let h: Harness;
 let s: Scenario;
@@ -18,13 +18,6 @@ before(async () => {
   s = await grantScenario(h, { allow: ['fs/read_file'] });
 });
 after(() => h.close());
-
-const expectError = (answer: { status: number; body: Record<string, unknown> }, error: string, code: string, status = error === 'invalid_client' ? 401 : 400): void => {
-  assert.equal(answer.body.error, error, JSON.stringify(answer.body));
-  assert.equal(answer.body.mandate_error, code, JSON.stringify(answer.body));
-  assert.equal(answer.status, status);
-  assert.equal(typeof answer.body.error_description, 'string');
-};
 
 describe('token exchange', () => {
   it('issues a DPoP-bound task token for one resource', async () => {

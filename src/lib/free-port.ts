@@ -1,3 +1,4 @@
+// A port nothing listens on right now (for tests and benchmarks that start servers).
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
