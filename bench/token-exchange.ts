@@ -17,7 +17,7 @@ import { SignJWT, decodeJwt } from 'jose';
 import { listen } from '../src/api/server.ts';
 import { clientAssertion, dpopProof } from '../src/client/agent-key.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/identity/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { benchWorld, type BenchWorld } from './setup.ts';
 import { fmt, median, percentile } from './stats.ts';

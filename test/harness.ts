@@ -9,7 +9,7 @@ import { listen, type RunningServer } from '../src/api/server.ts';
 import { clientAssertion, dpopProof, generateAgentKey, type AgentKey } from '../src/client/agent-key.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/identity/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { ADMIN_TOKEN_FILE, init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';

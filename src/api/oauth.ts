@@ -7,7 +7,7 @@ import { oauthError } from '../errors.ts';
 import type { Caller } from '../identity/caller.ts';
 import { authenticateClient, CLIENT_ASSERTION_TYPE } from '../identity/client-auth.ts';
 import { DPOP_ALGORITHMS } from '../identity/dpop.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from '../identity/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../delegation/token-exchange.ts';
 import { authenticateBearer, bearerToken } from './authenticate.ts';
 import { readForm, type RouteDef } from './http.ts';
 import type { Metrics } from './metrics.ts';

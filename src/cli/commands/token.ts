@@ -1,7 +1,7 @@
 import { clientAssertion, dpopProof, readAgentKey } from '../../client/agent-key.ts';
 import { MandateError } from '../../errors.ts';
 import { CLIENT_ASSERTION_TYPE } from '../../identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../../identity/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../../delegation/token-exchange.ts';
 import { optional, required } from '../args.ts';
 import type { Command } from '../context.ts';
 

@@ -1,12 +1,12 @@
 // Token introspection (RFC 7662) and revocation (RFC 7009) for every token Mandate
 // signs. A task token is active only while its mandate is active and not exhausted,
 // its agent is active and its `jti` has not been revoked.
-import { effectiveState } from '../delegation/mandates.ts';
+import { effectiveState } from './mandates.ts';
 import type { Store } from '../store/types.ts';
-import type { Caller } from './caller.ts';
-import type { TokenKind, TokenService } from './tokens.ts';
-import { TOKEN_TYP } from './tokens.ts';
-import { decodeJws } from './jws.ts';
+import type { Caller } from '../identity/caller.ts';
+import type { TokenKind, TokenService } from '../identity/tokens.ts';
+import { TOKEN_TYP } from '../identity/tokens.ts';
+import { decodeJws } from '../identity/jws.ts';
 
 export type Standing = { active: true } | { active: false; reason: string };
 

@@ -4,13 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import { SERVER_NAME } from '../catalog/servers.ts';
 import { MandateError, oauthError } from '../errors.ts';
-import { effectiveState } from '../delegation/mandates.ts';
-import { notCovered, parseScopeItem, scopeFromString, scopeToString } from '../delegation/scope.ts';
+import { effectiveState } from './mandates.ts';
+import { notCovered, parseScopeItem, scopeFromString, scopeToString } from './scope.ts';
 import type { Agent, Store } from '../store/types.ts';
-import { authenticateClient, verifyAgentAssertion, type AssertionCheck } from './client-auth.ts';
-import { verifyDpopProof } from './dpop.ts';
-import type { ReplayCache } from './replay-cache.ts';
-import type { TaskClaims, TokenService } from './tokens.ts';
+import { authenticateClient, verifyAgentAssertion, type AssertionCheck } from '../identity/client-auth.ts';
+import { verifyDpopProof } from '../identity/dpop.ts';
+import type { ReplayCache } from '../identity/replay-cache.ts';
+import type { TaskClaims, TokenService } from '../identity/tokens.ts';
 
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
