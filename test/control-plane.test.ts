@@ -213,6 +213,20 @@ describe('introspection and revocation endpoints', () => {
     assert.equal((await form('/oauth/revoke', {}, h.adminToken)).body.error, 'invalid_request');
   });
 
+  it('report a task token inactive once its mandate is completed or has expired', async () => {
+    const done = await grantScenario(h);
+    const doneToken = String((await exchange(h, done)).body.access_token);
+    assert.equal((await form('/oauth/introspect', { token: doneToken }, h.adminToken)).body.active, true);
+    assert.equal((await h.api('POST', `/api/v1/mandates/${done.mandateId}/complete`, { token: done.personToken, body: {} })).status, 200);
+    assert.deepEqual((await form('/oauth/introspect', { token: doneToken }, h.adminToken)).body, { active: false });
+
+    const brief = await grantScenario(h, { ttl: 1 });
+    const briefToken = String((await exchange(h, brief)).body.access_token);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    assert.deepEqual((await form('/oauth/introspect', { token: briefToken }, h.adminToken)).body, { active: false });
+    assert.equal((await h.api('GET', `/api/v1/mandates/${brief.mandateId}`)).body.state, 'expired');
+  });
+
   it('revoke the mandate when its mandate token is revoked', async () => {
     const s = await grantScenario(h);
     assert.equal((await form('/oauth/revoke', { token: s.mandateToken }, h.adminToken)).status, 200);
