@@ -227,6 +227,16 @@ describe('introspection and revocation endpoints', () => {
     assert.equal((await h.api('GET', `/api/v1/mandates/${brief.mandateId}`)).body.state, 'expired');
   });
 
+  it('revoke a person token: the control plane refuses it from then on', async () => {
+    await h.api('POST', '/api/v1/users', { body: { id: 'frank' } });
+    const token = String((await h.api('POST', '/api/v1/users/frank/login')).body.token);
+    assert.equal((await h.api('GET', '/api/v1/whoami', { token })).status, 200);
+    assert.equal((await form('/oauth/revoke', { token }, h.adminToken)).status, 200);
+    const refused = await h.api('GET', '/api/v1/whoami', { token });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.code, 'token_revoked');
+  });
+
   it('revoke the mandate when its mandate token is revoked', async () => {
     const s = await grantScenario(h);
     assert.equal((await form('/oauth/revoke', { token: s.mandateToken }, h.adminToken)).status, 200);

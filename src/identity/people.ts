@@ -54,6 +54,7 @@ export class People {
     const issuer = this.#external.claimsIssuer(token);
     if (issuer === null || issuer === this.#tokens.issuer) {
       const claims = this.#tokens.verify('person', token, this.#tokens.issuer, now);
+      if (await this.#store.isTokenIdRevoked(String(claims.jti), now)) throw unauthorized('token_revoked', 'the person token has been revoked');
       person = await this.#store.getPerson(String(claims.sub));
       if (person && person.issuer !== null) person = null;
     } else {
