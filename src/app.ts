@@ -15,6 +15,7 @@ import { ReplayCache } from './identity/replay-cache.ts';
 import { TokenEndpoint } from './delegation/token-exchange.ts';
 import { TokenService } from './identity/tokens.ts';
 import { nowSeconds } from './lib/clock.ts';
+import { Gateway } from './gateway/gateway.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/types.ts';
@@ -33,6 +34,7 @@ export interface App {
   external: ExternalIssuers;
   tokenEndpoint: TokenEndpoint;
   introspection: Introspection;
+  gateway: Gateway;
   policy: () => PolicyEngine;
   /** Re-reads the policy directory; the last good set stays active when the new one is invalid. */
   reloadPolicies: () => Promise<PolicyEngine>;
@@ -64,6 +66,7 @@ export async function createApp(config: Config): Promise<App> {
     const startedAt = nowSeconds();
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
+    const gateway = new Gateway(store, tokens, replay, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
     return {
       config,
       store,
@@ -85,13 +88,17 @@ export async function createApp(config: Config): Promise<App> {
         notBefore: startedAt,
       }),
       introspection: new Introspection(store, tokens),
+      gateway,
       policy,
       reloadPolicies: async () => {
         engine = await loadPolicyEngine(join(config.dataDir, 'policies'));
         return engine;
       },
       startedAt,
-      close: () => store.close(),
+      close: async () => {
+        await gateway.close();
+        await store.close();
+      },
     };
   } catch (error) {
     await store.close();

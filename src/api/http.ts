@@ -23,17 +23,22 @@ export interface RequestContext {
   now: number;
 }
 
-export interface RouteDef {
+interface RouteBase {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   errorStyle: ErrorStyle;
-  handle: (ctx: RequestContext) => Promise<Reply>;
 }
 
-interface CompiledRoute extends RouteDef {
+/** A route answers with a Reply, or — for streaming endpoints (the MCP gateway) — writes the response itself. */
+export type RouteDef = RouteBase & (
+  | { handle: (ctx: RequestContext) => Promise<Reply>; stream?: undefined }
+  | { stream: (ctx: RequestContext, res: ServerResponse) => Promise<void>; handle?: undefined }
+);
+
+type CompiledRoute = RouteDef & {
   pattern: RegExp;
   names: string[];
-}
+};
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -18,6 +18,7 @@ import type { ApiRoute } from './rest/route.ts';
 import { toRouteDef } from './rest/route.ts';
 import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
+import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
 export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes];
 
@@ -43,6 +44,23 @@ function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   ];
 }
 
+function gatewayRoutes(app: App): RouteDef[] {
+  const gateway = (method: RouteDef['method']): RouteDef => ({
+    method, path: '/mcp/{server}', errorStyle: 'problem',
+    stream: ({ req, url, params, now }, res) => app.gateway.handle(req, res, params.server as string, url.pathname, now),
+  });
+  return [
+    gateway('POST'), gateway('GET'), gateway('DELETE'),
+    {
+      method: 'GET', path: '/.well-known/oauth-protected-resource/mcp/{server}', errorStyle: 'problem',
+      handle: async ({ params }) => {
+        const { tools } = await app.catalog.get(params.server as string);
+        return { body: protectedResourceMetadata(app.config.publicUrl, params.server as string, tools.map((t) => t.name)), headers: { 'cache-control': 'public, max-age=300' } };
+      },
+    },
+  ];
+}
+
 export interface RunningServer {
   server: Server;
   url: string;
@@ -51,7 +69,7 @@ export interface RunningServer {
 
 export function createHttpServer(app: App): Server {
   const metrics = createMetrics();
-  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
+  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...gatewayRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
   return createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     const started = performance.now();
     let url: URL;
@@ -79,6 +97,16 @@ export function createHttpServer(app: App): Server {
       return;
     }
     const { route, params } = found;
+    if (route.stream) {
+      route.stream({ req, url, params, now: nowSeconds() }, res)
+        .catch((error: unknown) => {
+          if (!(error instanceof MandateError)) console.error(`mandate: ${req.method} ${route.path} failed:`, (error as Error)?.stack ?? error);
+          if (!res.headersSent) send(res, errorReply(error, route.errorStyle, url.pathname));
+          else res.end();
+        })
+        .finally(() => metrics.requests.inc({ method: route.method, route: route.path, status: String(res.statusCode) }));
+      return;
+    }
     route.handle({ req, url, params, now: nowSeconds() })
       .catch((error: unknown) => {
         if (!(error instanceof MandateError)) console.error(`mandate: ${req.method} ${route.path} failed:`, (error as Error)?.stack ?? error);

@@ -233,6 +233,21 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual(await store.endMandatesOf({ grantor: 'bob' }, 'revoked', null, NOW + 6), []);
       });
 
+      it('counts calls against the budget, atomically with the checks', async () => {
+        await store.createMandate(mandate('mnd_budget', bot.id, 'alice', { maxCalls: 2 }));
+        assert.equal(await store.consumeCall('mnd_budget', NOW), 'ok');
+        assert.equal(await store.consumeCall('mnd_budget', NOW), 'ok');
+        assert.equal(await store.consumeCall('mnd_budget', NOW), 'exhausted');
+        assert.equal((await store.getMandate('mnd_budget'))?.callsUsed, 2);
+        await store.createMandate(mandate('mnd_free', bot.id, 'alice'));
+        assert.equal(await store.consumeCall('mnd_free', NOW), 'ok');
+        assert.equal(await store.consumeCall('mnd_free', NOW + 900), 'not_active', 'expired');
+        await store.endMandate('mnd_free', 'revoked', null, NOW);
+        assert.equal(await store.consumeCall('mnd_free', NOW), 'not_active');
+        assert.equal(await store.consumeCall('mnd_none', NOW), 'not_active');
+        assert.equal((await store.getMandate('mnd_free'))?.callsUsed, 1);
+      });
+
       it('expires only active mandates past their expiry', async () => {
         await store.createMandate(mandate('mnd_due', bot.id, 'alice', { expiresAt: NOW + 10 }));
         await store.createMandate(mandate('mnd_later', bot.id, 'alice', { expiresAt: NOW + 1000 }));

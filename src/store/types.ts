@@ -147,6 +147,11 @@ export interface Store {
   endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number): Promise<Mandate | null>;
   /** Ends every active mandate held by the agent or granted by the person; returns their ids. */
   endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number): Promise<string[]>;
+  /**
+   * Counts one call against the mandate, atomically with the checks that it is active,
+   * not expired and under its budget; says which check failed otherwise.
+   */
+  consumeCall(id: string, now: number): Promise<'ok' | 'not_active' | 'exhausted'>;
   /** Marks active mandates past their expiry as expired; returns their ids. */
   expireMandates(now: number): Promise<string[]>;
 

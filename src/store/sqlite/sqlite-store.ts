@@ -270,6 +270,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  async consumeCall(id: string, now: number): Promise<'ok' | 'not_active' | 'exhausted'> {
+    const counted = this.#run(
+      "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls)",
+      id, now,
+    );
+    if (counted === 1) return 'ok';
+    const row = this.#get('SELECT state, expires_at, max_calls, calls_used FROM mandates WHERE id = ?', id);
+    if (!row || row.state !== 'active' || num(row.expires_at) <= now) return 'not_active';
+    return 'exhausted';
+  }
+
   async expireMandates(now: number): Promise<string[]> {
     return this.#transaction(() => {
       const ids = this.#all("SELECT id FROM mandates WHERE state = 'active' AND expires_at <= ?", now).map((r) => String(r.id));

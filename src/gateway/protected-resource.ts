@@ -1,0 +1,23 @@
+// RFC 9728 protected resource metadata for a gateway resource, and the
+// `WWW-Authenticate` challenge that points to it (RFC 9449 §7.1, RFC 9728 §5.1).
+import { DPOP_ALGORITHMS } from '../identity/dpop.ts';
+
+export const metadataPath = (server: string): string => `/.well-known/oauth-protected-resource/mcp/${server}`;
+
+export function protectedResourceMetadata(publicUrl: string, server: string, tools: string[]): Record<string, unknown> {
+  return {
+    resource: `${publicUrl}/mcp/${server}`,
+    authorization_servers: [publicUrl],
+    scopes_supported: [`${server}/*`, ...tools.map((t) => `${server}/${t}`)],
+    bearer_methods_supported: ['header'],
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
+    dpop_bound_access_tokens_required: true,
+    resource_name: `Mandate gateway for ${server}`,
+  };
+}
+
+const quoted = (value: string): string => value.replace(/["\\]/g, '');
+
+export function challenge(publicUrl: string, server: string, error: string, description: string): string {
+  return `DPoP error="${quoted(error)}", error_description="${quoted(description)}", algs="${DPOP_ALGORITHMS.join(' ')}", resource_metadata="${publicUrl}${metadataPath(server)}"`;
+}

@@ -1,0 +1,152 @@
+// The MCP gateway with a real MCP SDK client and a real MCP server from npm
+// (@modelcontextprotocol/server-everything over stdio): authenticated per request,
+// listings filtered to the mandate, calls outside it refused as JSON-RPC errors,
+// revocation effective on the very next call.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createRequire } from 'node:module';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { dpopProof } from '../src/client/agent-key.ts';
+import { GATEWAY_DENIED } from '../src/gateway/session.ts';
+import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+let h: Harness;
+
+before(async () => {
+  h = await startMandate();
+  const added = await h.api('POST', '/api/v1/servers', {
+    body: { name: 'everything', command: process.execPath, args: [EVERYTHING, 'stdio'], tools: [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }] },
+  });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+});
+after(() => h.close());
+
+interface Connected {
+  client: Client;
+  scenario: Scenario;
+  token: () => string;
+  setToken: (t: string) => void;
+}
+
+/** An SDK client whose every HTTP request carries the task token and a fresh DPoP proof. */
+async function connect(allow: string[], options: { maxCalls?: number } = {}): Promise<Connected> {
+  const scenario = await grantScenario(h, { allow, maxCalls: options.maxCalls });
+  const answer = await exchange(h, scenario, { resource: `${h.url}/mcp/everything` });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  let token = String(answer.body.access_token);
+  const url = `${h.url}/mcp/everything`;
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    fetch: (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `DPoP ${token}`);
+      headers.set('dpop', dpopProof(scenario.key, init?.method ?? 'GET', url, token));
+      return fetch(input, { ...init, headers });
+    },
+  });
+  const client = new Client({ name: 'gateway-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, scenario, token: () => token, setToken: (t) => { token = t; } };
+}
+
+describe('MCP gateway over a stdio upstream', () => {
+  it('lists only the tools the mandate allows, and calls them', async () => {
+    const { client } = await connect(['everything/echo']);
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['echo']);
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'hello through the gateway' } });
+    assert.match(JSON.stringify(result.content), /hello through the gateway/);
+    await client.close();
+  });
+
+  it('passes the whole listing through for a server-wide mandate', async () => {
+    const { client } = await connect(['everything/*']);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    assert.ok(names.includes('echo') && names.includes('get-sum') && names.length > 5, names.join(','));
+    const sum = await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } });
+    assert.match(JSON.stringify(sum.content), /5/);
+    await client.close();
+  });
+
+  it('refuses a tool outside the scope with a JSON-RPC error naming why, without calling upstream', async () => {
+    const { client } = await connect(['everything/echo']);
+    await assert.rejects(client.callTool({ name: 'get-sum', arguments: { a: 1, b: 1 } }), (error: unknown) => {
+      assert.ok(error instanceof McpError);
+      assert.equal(error.code, GATEWAY_DENIED);
+      assert.match(error.message, /everything\/get-sum is outside the scope of mandate mnd_/);
+      assert.equal((error.data as { code: string }).code, 'tool_outside_scope');
+      return true;
+    });
+    await client.close();
+  });
+
+  it('counts calls against the budget and refuses past it', async () => {
+    const { client, scenario } = await connect(['everything/echo'], { maxCalls: 2 });
+    await client.callTool({ name: 'echo', arguments: { message: '1' } });
+    await client.callTool({ name: 'echo', arguments: { message: '2' } });
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { message: '3' } }), (error: unknown) => error instanceof McpError && (error.data as { code: string }).code === 'mandate_exhausted');
+    assert.equal((await h.api('GET', `/api/v1/mandates/${scenario.mandateId}`)).body.calls_used, 2);
+    await client.close();
+  });
+
+  it('stops a revoked mandate on its very next call', async () => {
+    const { client, scenario } = await connect(['everything/echo']);
+    await client.callTool({ name: 'echo', arguments: { message: 'before' } });
+    assert.equal((await h.api('POST', `/api/v1/mandates/${scenario.mandateId}/revoke`, { token: scenario.personToken, body: {} })).status, 200);
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'after' } }), /mandate revoked|401/);
+    await client.close().catch(() => undefined);
+  });
+
+  it('stops a suspended agent on its very next call', async () => {
+    const { client, scenario } = await connect(['everything/echo']);
+    assert.equal((await h.api('POST', `/api/v1/agents/${scenario.agentId}/suspend`)).status, 200);
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'after' } }), /agent inactive|401/);
+    await client.close().catch(() => undefined);
+  });
+});
+
+describe('gateway authentication', () => {
+  const post = (headers: Record<string, string>) => fetch(`${h.url}/mcp/everything`, {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+  });
+
+  it('answers 401 without a token, pointing to the resource metadata', async () => {
+    const response = await post({});
+    assert.equal(response.status, 401);
+    const challenge = String(response.headers.get('www-authenticate'));
+    assert.match(challenge, /^DPoP error="invalid_token"/);
+    assert.match(challenge, new RegExp(`resource_metadata="${h.url}/.well-known/oauth-protected-resource/mcp/everything"`));
+    const metadata = (await h.api('GET', '/.well-known/oauth-protected-resource/mcp/everything', { token: null })).body;
+    assert.equal(metadata.resource, `${h.url}/mcp/everything`);
+    assert.deepEqual(metadata.authorization_servers, [h.url]);
+    assert.equal(metadata.dpop_bound_access_tokens_required, true);
+  });
+
+  it('refuses a token issued for another server', async () => {
+    const s = await grantScenario(h, { allow: ['fs/read_file'] });
+    const token = String((await exchange(h, s)).body.access_token);
+    const response = await post({ authorization: `DPoP ${token}`, dpop: dpopProof(s.key, 'POST', `${h.url}/mcp/everything`, token) });
+    assert.equal(response.status, 401);
+    assert.equal(((await response.json()) as { mandate_error: string }).mandate_error, 'token_audience_mismatch');
+  });
+
+  it('refuses a replayed DPoP proof and a proof by another key', async () => {
+    const s = await grantScenario(h, { allow: ['everything/echo'] });
+    const token = String((await exchange(h, s, { resource: `${h.url}/mcp/everything` })).body.access_token);
+    const proof = dpopProof(s.key, 'POST', `${h.url}/mcp/everything`, token);
+    const first = await post({ authorization: `DPoP ${token}`, dpop: proof });
+    assert.equal(first.status, 200);
+    await first.body?.cancel();
+    const replay = await post({ authorization: `DPoP ${token}`, dpop: proof });
+    assert.equal(replay.status, 401);
+    assert.equal(((await replay.json()) as { mandate_error: string }).mandate_error, 'dpop_replayed');
+    const other = await grantScenario(h);
+    const stolen = await post({ authorization: `DPoP ${token}`, dpop: dpopProof(other.key, 'POST', `${h.url}/mcp/everything`, token) });
+    assert.equal(stolen.status, 401);
+    assert.equal(((await stolen.json()) as { mandate_error: string }).mandate_error, 'dpop_key_mismatch');
+  });
+});
