@@ -4,17 +4,32 @@
 // revocation effective on the very next call.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { dpopProof } from '../src/client/agent-key.ts';
 import { GATEWAY_DENIED } from '../src/gateway/session.ts';
-import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { exchange, freePort, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 let h: Harness;
+let httpUpstream: ChildProcess;
+
+/** server-everything in its streamable HTTP mode, as a separate process. */
+async function startHttpUpstream(): Promise<string> {
+  const port = await freePort();
+  httpUpstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    httpUpstream.stderr?.on('data', (d: Buffer) => {
+      if (d.toString().includes('listening')) resolve();
+    });
+    httpUpstream.once('exit', (code) => reject(new Error(`server-everything exited with ${code}`)));
+  });
+  return `http://127.0.0.1:${port}/mcp`;
+}
 
 before(async () => {
   h = await startMandate();
@@ -22,8 +37,13 @@ before(async () => {
     body: { name: 'everything', command: process.execPath, args: [EVERYTHING, 'stdio'], tools: [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }] },
   });
   assert.equal(added.status, 201, JSON.stringify(added.body));
+  const viaHttp = await h.api('POST', '/api/v1/servers', { body: { name: 'everything-http', url: await startHttpUpstream() } });
+  assert.equal(viaHttp.status, 201, JSON.stringify(viaHttp.body));
 });
-after(() => h.close());
+after(async () => {
+  await h.close();
+  httpUpstream.kill();
+});
 
 interface Connected {
   client: Client;
@@ -33,12 +53,13 @@ interface Connected {
 }
 
 /** An SDK client whose every HTTP request carries the task token and a fresh DPoP proof. */
-async function connect(allow: string[], options: { maxCalls?: number } = {}): Promise<Connected> {
+async function connect(allow: string[], options: { maxCalls?: number; server?: string } = {}): Promise<Connected> {
+  const server = options.server ?? 'everything';
   const scenario = await grantScenario(h, { allow, maxCalls: options.maxCalls });
-  const answer = await exchange(h, scenario, { resource: `${h.url}/mcp/everything` });
+  const answer = await exchange(h, scenario, { resource: `${h.url}/mcp/${server}` });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   let token = String(answer.body.access_token);
-  const url = `${h.url}/mcp/everything`;
+  const url = `${h.url}/mcp/${server}`;
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     fetch: (input, init) => {
       const headers = new Headers(init?.headers);
@@ -105,6 +126,17 @@ describe('MCP gateway over a stdio upstream', () => {
     assert.equal((await h.api('POST', `/api/v1/agents/${scenario.agentId}/suspend`)).status, 200);
     await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'after' } }), /agent inactive|401/);
     await client.close().catch(() => undefined);
+  });
+});
+
+describe('MCP gateway over a streamable HTTP upstream', () => {
+  it('filters, calls and refuses the same way', async () => {
+    const { client } = await connect(['everything-http/echo', 'everything-http/get-sum'], { server: 'everything-http' });
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['echo', 'get-sum']);
+    const result = await client.callTool({ name: 'get-sum', arguments: { a: 20, b: 22 } });
+    assert.match(JSON.stringify(result.content), /42/);
+    await assert.rejects(client.callTool({ name: 'get-env', arguments: {} }), (error: unknown) => error instanceof McpError && error.code === GATEWAY_DENIED);
+    await client.close();
   });
 });
 
