@@ -15,6 +15,7 @@ import { ReplayCache } from './identity/replay-cache.ts';
 import { TokenEndpoint } from './delegation/token-exchange.ts';
 import { TokenService } from './identity/tokens.ts';
 import { nowSeconds } from './lib/clock.ts';
+import { AuditLog } from './audit/log.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { openStore } from './store/open.ts';
@@ -35,6 +36,7 @@ export interface App {
   tokenEndpoint: TokenEndpoint;
   introspection: Introspection;
   gateway: Gateway;
+  audit: AuditLog;
   policy: () => PolicyEngine;
   /** Re-reads the policy directory; the last good set stays active when the new one is invalid. */
   reloadPolicies: () => Promise<PolicyEngine>;
@@ -66,7 +68,8 @@ export async function createApp(config: Config): Promise<App> {
     const startedAt = nowSeconds();
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
-    const gateway = new Gateway(store, tokens, replay, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
+    const audit = new AuditLog(store);
+    const gateway = new Gateway(store, tokens, replay, audit, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
     return {
       config,
       store,
@@ -89,6 +92,7 @@ export async function createApp(config: Config): Promise<App> {
       }),
       introspection: new Introspection(store, tokens),
       gateway,
+      audit,
       policy,
       reloadPolicies: async () => {
         engine = await loadPolicyEngine(join(config.dataDir, 'policies'));
@@ -97,6 +101,7 @@ export async function createApp(config: Config): Promise<App> {
       startedAt,
       close: async () => {
         await gateway.close();
+        await audit.drain();
         await store.close();
       },
     };

@@ -4,7 +4,8 @@
 // revocation effective on the very next call.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -137,6 +138,64 @@ describe('MCP gateway over a streamable HTTP upstream', () => {
     assert.match(JSON.stringify(result.content), /42/);
     await assert.rejects(client.callTool({ name: 'get-env', arguments: {} }), (error: unknown) => error instanceof McpError && error.code === GATEWAY_DENIED);
     await client.close();
+  });
+});
+
+describe('audit trail', () => {
+  type Event = Record<string, unknown> & { seq: number; kind: string };
+  const eventsAfter = async (seq: number): Promise<Event[]> => (await h.api('GET', `/api/v1/audit/events?after=${seq}&limit=100`)).body.events as Event[];
+  const lastSeq = async (): Promise<number> => ((await h.api('GET', '/api/v1/audit/events?limit=1')).body.events as Event[])[0]?.seq ?? 0;
+
+  it('records the decision and the result of an allowed call, with who, what and why', async () => {
+    const { client, scenario } = await connect(['everything/echo']);
+    const from = await lastSeq();
+    await client.callTool({ name: 'echo', arguments: { message: 'audited' } });
+    const events = (await eventsAfter(from)).filter((e) => e.tool === 'echo');
+    assert.deepEqual(events.map((e) => [e.kind, e.decision, e.outcome]), [['decision', 'allow', null], ['result', 'allow', 'ok']]);
+    const [decision, result] = events as [Event, Event];
+    assert.equal(decision.person, 'alice');
+    assert.deepEqual(decision.agents, [scenario.spiffeId]);
+    assert.equal(decision.mandate, scenario.mandateId);
+    assert.equal(decision.purpose, 'test task');
+    assert.equal(decision.server, 'everything');
+    assert.match(String(decision.arguments_digest), /^sha256:[0-9a-f]{64}$/);
+    assert.equal(result.arguments_digest, decision.arguments_digest);
+    assert.ok(typeof result.latency_ms === 'number' && result.latency_ms > 0);
+    assert.ok(!JSON.stringify(events).includes('audited'), 'arguments are recorded by digest only');
+    await client.close();
+  });
+
+  it('records a denied call with its reason', async () => {
+    const { client } = await connect(['everything/echo']);
+    const from = await lastSeq();
+    await assert.rejects(client.callTool({ name: 'get-env', arguments: {} }));
+    const events = await eventsAfter(from);
+    assert.deepEqual(events.map((e) => [e.kind, e.tool, e.decision, e.reason, e.outcome]), [['decision', 'get-env', 'deny', 'tool_outside_scope', 'denied']]);
+    await client.close();
+  });
+
+  it('records refused authentication', async () => {
+    const from = await lastSeq();
+    const response = await fetch(`${h.url}/mcp/everything`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(response.status, 401);
+    const events = await eventsAfter(from);
+    assert.deepEqual(events.map((e) => [e.kind, e.server, e.decision, e.reason]), [['authentication', 'everything', 'deny', 'token_missing']]);
+  });
+
+  it('shows the trail readably with mandate audit tail', async () => {
+    const bin = new URL('../bin/mandate.js', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'audit', 'tail', '--limit', '50'], { env: { ...process.env, MANDATE_URL: h.url, MANDATE_TOKEN: h.adminToken } });
+    assert.match(stdout, /decision\s+alice ← agent\/bot-\w+\s+everything\/echo\s+allow/);
+    assert.match(stdout, /result\s+alice ← agent\/bot-\w+\s+everything\/echo\s+ok in [\d.]+ ms/);
+    assert.match(stdout, /decision\s+alice ← agent\/bot-\w+\s+everything\/get-env\s+deny \(tool_outside_scope\)/);
+    assert.match(stdout, /authentication\s+unauthenticated\s+everything\s+deny \(token_missing\)/);
+  });
+
+  it('chains every event to the previous one', async () => {
+    const events = (await h.api('GET', '/api/v1/audit/events?after=0&limit=1000')).body.events as Event[];
+    assert.ok(events.length >= 4);
+    assert.deepEqual(events.map((e) => e.seq), events.map((_e, i) => i + 1));
+    assert.equal(new Set(events.map((e) => e.hash)).size, events.length);
   });
 });
 

@@ -10,6 +10,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { oauthRoutes } from './oauth.ts';
 import { openApiDocument } from './openapi.ts';
 import { agentRoutes } from './rest/agents.ts';
+import { auditRoutes } from './rest/audit.ts';
 import { identityProviderRoutes } from './rest/identity-providers.ts';
 import { keyRoutes } from './rest/keys.ts';
 import { mandateRoutes } from './rest/mandates.ts';
@@ -20,7 +21,7 @@ import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
 import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
-export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes];
 
 function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   const openapi = openApiDocument(API_ROUTES, app.config.publicUrl, VERSION);

@@ -4,6 +4,8 @@
 // The agent's token never goes upstream: the upstream transport has none.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
+import type { AuditLog } from '../audit/log.ts';
 import { mandateStanding } from '../delegation/introspection.ts';
 import { covers, scopeFromString } from '../delegation/scope.ts';
 import { MandateError } from '../errors.ts';
@@ -12,7 +14,7 @@ import { authenticateTaskRequest } from '../identity/resource-auth.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
-import { GatewaySession, type CallerContext, type Decision } from './session.ts';
+import { GatewaySession, type CallerContext, type Decision, type ToolCall } from './session.ts';
 import { openUpstream } from './upstream.ts';
 
 export interface GatewayOptions {
@@ -49,13 +51,15 @@ export class Gateway {
   readonly #store: Store;
   readonly #tokens: TokenService;
   readonly #replay: ReplayCache;
+  readonly #audit: AuditLog;
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
 
-  constructor(store: Store, tokens: TokenService, replay: ReplayCache, options: GatewayOptions) {
+  constructor(store: Store, tokens: TokenService, replay: ReplayCache, audit: AuditLog, options: GatewayOptions) {
     this.#store = store;
     this.#tokens = tokens;
     this.#replay = replay;
+    this.#audit = audit;
     this.#options = options;
   }
 
@@ -80,11 +84,15 @@ export class Gateway {
       const standing = await mandateStanding(this.#store, claims, now);
       // A spent budget refuses calls (as a JSON-RPC error, below), not the connection.
       if (!standing.active && standing.reason !== 'mandate_exhausted') throw new MandateError(standing.reason, `the task token no longer stands: ${standing.reason.replace(/_/g, ' ')}`, { status: 401, oauthError: 'invalid_token' });
-      caller = { mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')) };
+      caller = {
+        mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')),
+        person: String(claims.sub), agents: actorChain(claims.act), purpose: standing.mandate?.purpose ?? '',
+      };
       token = (req.headers.authorization as string).slice('DPoP '.length);
     } catch (error) {
       const failure = error instanceof MandateError ? error : new MandateError('token_invalid', 'the request could not be authenticated', { status: 401, oauthError: 'invalid_token' });
       const oauth = failure.oauthError ?? 'invalid_token';
+      await this.#record({ kind: 'authentication', server: serverName, decision: 'deny', reason: failure.code, outcome: 'denied' }).catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
       return sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, serverName, oauth, failure.message) });
     }
 
@@ -99,7 +107,8 @@ export class Gateway {
       }
     } else if (req.method === 'POST' && isInitialize(body)) {
       session = new GatewaySession(serverName, caller, openUpstream(server.upstream, () => undefined), {
-        decideToolCall: (c, tool) => this.#decideToolCall(serverName, c, tool),
+        decideToolCall: (call) => this.#decideToolCall(serverName, call),
+        recordResult: (call, outcome) => this.#recordCall(serverName, call, { kind: 'result', decision: 'allow', outcome }).then(() => undefined),
         onClose: (s) => {
           if (s.downstream.sessionId) this.#sessions.delete(s.downstream.sessionId);
         },
@@ -118,7 +127,14 @@ export class Gateway {
     await session.downstream.handleRequest(Object.assign(req, { auth }), res, body);
   }
 
-  async #decideToolCall(server: string, caller: CallerContext, tool: string): Promise<Decision> {
+  /** Decides a tools/call and records the decision durably before it takes effect. */
+  async #decideToolCall(server: string, call: ToolCall): Promise<Decision> {
+    const decision = await this.#decide(server, call);
+    await this.#recordCall(server, call, decision.allow ? { kind: 'decision', decision: 'allow' } : { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied' });
+    return decision;
+  }
+
+  async #decide(server: string, { caller, tool }: ToolCall): Promise<Decision> {
     const action = `${server}/${tool}`;
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(tool) || !covers(caller.scope, action)) {
       return { allow: false, code: 'tool_outside_scope', message: `denied: ${action} is outside the scope of mandate ${caller.mandateId}` };
@@ -128,4 +144,30 @@ export class Gateway {
     if (counted === 'not_active') return { allow: false, code: 'mandate_not_active', message: `denied: mandate ${caller.mandateId} is no longer active` };
     return { allow: true };
   }
+
+  #recordCall(server: string, call: ToolCall, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>) {
+    return this.#record({
+      server, person: call.caller.person, agents: call.caller.agents, mandate: call.caller.mandateId, purpose: call.caller.purpose,
+      method: 'tools/call', tool: call.tool, argumentsDigest: argumentsDigest(call.arguments),
+      latencyMs: fields.kind === 'result' ? Math.round((performance.now() - call.started) * 1000) / 1000 : null, ...fields,
+    });
+  }
+
+  #record(fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind' | 'server'>) {
+    return this.#audit.append({
+      time: Date.now(), person: null, agents: [], mandate: null, purpose: null, method: null, tool: null, argumentsDigest: null, decision: null,
+      reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null, ...fields,
+    });
+  }
+}
+
+/** `act` nested claims as a list, current actor first. */
+function actorChain(act: unknown): string[] {
+  const chain: string[] = [];
+  let current = act as { sub?: unknown; act?: unknown } | undefined;
+  while (current && typeof current.sub === 'string' && chain.length < 16) {
+    chain.push(current.sub);
+    current = current.act as typeof current;
+  }
+  return chain;
 }

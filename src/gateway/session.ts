@@ -14,13 +14,27 @@ export interface CallerContext {
   mandateId: string;
   clientId: string;
   scope: string[];
+  person: string;
+  /** The actor chain, current actor first. */
+  agents: string[];
+  purpose: string;
 }
 
 export type Decision = { allow: true } | { allow: false; code: string; message: string };
 
+export interface ToolCall {
+  caller: CallerContext;
+  tool: string;
+  arguments: unknown;
+  /** performance.now() when the request arrived. */
+  started: number;
+}
+
 export interface SessionHooks {
-  /** Decides one tools/call; an allow has already counted the call against the mandate. */
-  decideToolCall: (caller: CallerContext, tool: string) => Promise<Decision>;
+  /** Decides one tools/call and records the decision; an allow has already counted the call. */
+  decideToolCall: (call: ToolCall) => Promise<Decision>;
+  /** Records the result of an allowed call; the answer reaches the agent only after this. */
+  recordResult: (call: ToolCall, outcome: 'ok' | 'error') => Promise<void>;
   onClose: (session: GatewaySession) => void;
 }
 
@@ -35,8 +49,8 @@ export class GatewaySession {
   readonly downstream: StreamableHTTPServerTransport;
   readonly #upstream: Transport;
   readonly #hooks: SessionHooks;
-  /** Downstream requests forwarded upstream and not yet answered: id → method. */
-  readonly #pending = new Map<RequestId, string>();
+  /** Downstream requests forwarded upstream and not yet answered. */
+  readonly #pending = new Map<RequestId, { method: string; call?: ToolCall }>();
   /** Progress tokens of pending requests, so upstream notifications reach the right stream. */
   readonly #progress = new Map<string | number, RequestId>();
   #scope: string[];
@@ -75,17 +89,25 @@ export class GatewaySession {
 
   async #fromDownstream(message: Message, caller: CallerContext): Promise<void> {
     this.#scope = caller.scope;
+    const started = performance.now();
     const isRequest = message.method !== undefined && message.id !== undefined;
+    let call: ToolCall | undefined;
     if (isRequest && message.method === 'tools/call') {
       const tool = typeof message.params?.name === 'string' ? message.params.name : '';
-      const decision = await this.#hooks.decideToolCall(caller, tool);
+      call = { caller, tool, arguments: message.params?.arguments, started };
+      let decision: Decision;
+      try {
+        decision = await this.#hooks.decideToolCall(call);
+      } catch (error) {
+        decision = { allow: false, code: 'decision_failed', message: `denied: the call could not be decided and recorded (${(error as Error).message})` };
+      }
       if (!decision.allow) {
         await this.downstream.send({ jsonrpc: '2.0', id: message.id as RequestId, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, tool } } }, { relatedRequestId: message.id as RequestId });
         return;
       }
     }
     if (isRequest) {
-      this.#pending.set(message.id as RequestId, message.method as string);
+      this.#pending.set(message.id as RequestId, { method: message.method as string, ...(call ? { call } : {}) });
       const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
       if (token !== undefined) this.#progress.set(token, message.id as RequestId);
     }
@@ -99,10 +121,19 @@ export class GatewaySession {
   async #fromUpstream(message: Message): Promise<void> {
     const isResponse = message.method === undefined && message.id !== undefined;
     if (isResponse) {
-      const method = this.#pending.get(message.id as RequestId);
+      const pending = this.#pending.get(message.id as RequestId);
       this.#pending.delete(message.id as RequestId);
       for (const [token, id] of this.#progress) if (id === message.id) this.#progress.delete(token);
-      if (method === 'tools/list' && Array.isArray(message.result?.tools)) {
+      if (pending?.call) {
+        const failed = 'error' in message || message.result?.isError === true;
+        try {
+          await this.#hooks.recordResult(pending.call, failed ? 'error' : 'ok');
+        } catch (error) {
+          // Unrecorded, the answer must not reach the agent.
+          message = { jsonrpc: '2.0', id: message.id as RequestId, error: { code: -32603, message: `the result could not be recorded in the audit log (${(error as Error).message})` } } as Message;
+        }
+      }
+      if (pending?.method === 'tools/list' && Array.isArray(message.result?.tools)) {
         const tools = (message.result.tools as Array<{ name?: unknown }>).filter((t) => typeof t.name === 'string' && this.#allowed(`${this.server}/${t.name}`));
         message = { ...message, result: { ...message.result, tools } } as Message;
       }

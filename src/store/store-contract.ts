@@ -2,6 +2,7 @@
 // PostgreSQL next) runs exactly these tests through `storeContract`.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { GENESIS_HASH, chainHash, type AuditEvent } from '../audit/event.ts';
 import { MandateError } from '../errors.ts';
 import { generateSigningKey } from '../identity/keyring.ts';
 import type { Agent, IdentityProvider, Mandate, Person, Store } from './types.ts';
@@ -304,6 +305,34 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         await rejectsWith(store.addIdentityProvider({ ...corp, issuer: 'https://other.example' }), 'identity_provider_exists', 409);
         await rejectsWith(store.addIdentityProvider({ ...corp, name: 'corp2' }), 'identity_provider_exists', 409);
         assert.equal((await store.listIdentityProviders()).length, 1);
+      });
+    });
+
+    describe('audit events', () => {
+      const event = (i: number): AuditEvent => ({
+        kind: 'decision', time: NOW * 1000 + i, server: 'fs', person: 'alice', agents: ['spiffe://mandate.test/agent/bot'], mandate: 'mnd_1', purpose: 'a task',
+        method: 'tools/call', tool: 'read_file', argumentsDigest: `sha256:${i}`, decision: i % 2 === 0 ? 'allow' : 'deny', reason: null, policies: ['p'],
+        policySetHash: 'sha256:x', outcome: null, latencyMs: null,
+      });
+
+      it('chains every event to the one before, across batches', async () => {
+        const first = await store.appendAuditEvents([event(1), event(2)]);
+        const second = await store.appendAuditEvents([event(3)]);
+        assert.deepEqual([...first, ...second].map((e) => e.seq), [1, 2, 3]);
+        let previous = GENESIS_HASH;
+        for (const stored of await store.listAuditEvents({ limit: 10 })) {
+          const { seq: _seq, hash, ...plain } = stored;
+          assert.equal(hash, chainHash(previous, plain));
+          previous = hash;
+        }
+        assert.deepEqual((await store.listAuditEvents({ limit: 10 })).map((e) => e.argumentsDigest), ['sha256:1', 'sha256:2', 'sha256:3']);
+      });
+
+      it('lists the tail, or what came after a sequence number', async () => {
+        await store.appendAuditEvents([1, 2, 3, 4, 5].map(event));
+        assert.deepEqual((await store.listAuditEvents({ limit: 2 })).map((e) => e.seq), [4, 5]);
+        assert.deepEqual((await store.listAuditEvents({ afterSeq: 2, limit: 2 })).map((e) => e.seq), [3, 4]);
+        assert.deepEqual(await store.listAuditEvents({ afterSeq: 5, limit: 10 }), []);
       });
     });
 

@@ -4,6 +4,7 @@
 // make it one transaction and no caller can leave a partial change behind.
 // Times are whole seconds since the epoch.
 
+import type { AuditEvent, StoredAuditEvent } from '../audit/event.ts';
 import type { JWK } from '../identity/jwk.ts';
 
 export type PersonStatus = 'active' | 'deactivated';
@@ -166,6 +167,11 @@ export interface Store {
 
   addAdminCredential(hash: string, now: number): Promise<void>;
   isAdminCredential(hash: string): Promise<boolean>;
+
+  /** Appends events to the hash chain in one transaction; answers them with their sequence numbers and hashes. */
+  appendAuditEvents(events: AuditEvent[]): Promise<StoredAuditEvent[]>;
+  /** Events after `afterSeq` (oldest first), or the last `limit` events when `afterSeq` is not given. */
+  listAuditEvents(options: { afterSeq?: number; limit: number }): Promise<StoredAuditEvent[]>;
 
   /** Revokes one issued token by its `jti` until it would have expired anyway. */
   revokeTokenId(jti: string, expiresAt: number): Promise<void>;

@@ -2,6 +2,7 @@
 // synchronous=FULL so an acknowledged change survives power loss.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
+import { GENESIS_HASH, chainHash, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
 import type { JWK } from '../../identity/jwk.ts';
 import type {
   Agent, AgentStatus, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
@@ -325,6 +326,29 @@ export class SqliteStore implements Store {
 
   async removeIdentityProvider(name: string): Promise<boolean> {
     return this.#run('DELETE FROM identity_providers WHERE name = ?', name) === 1;
+  }
+
+  // Audit log
+
+  async appendAuditEvents(events: AuditEvent[]): Promise<StoredAuditEvent[]> {
+    return this.#transaction(() => {
+      const head = this.#get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      let seq = head ? num(head.seq) : 0;
+      let previous = head ? String(head.hash) : GENESIS_HASH;
+      return events.map((event) => {
+        seq += 1;
+        previous = chainHash(previous, event);
+        this.#run('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, json(event), previous);
+        return { ...event, seq, hash: previous };
+      });
+    });
+  }
+
+  async listAuditEvents(options: { afterSeq?: number; limit: number }): Promise<StoredAuditEvent[]> {
+    const rows = options.afterSeq === undefined
+      ? this.#all('SELECT * FROM (SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?) ORDER BY seq', options.limit)
+      : this.#all('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?', options.afterSeq, options.limit);
+    return rows.map((r) => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) }));
   }
 
   // Admin credentials and revoked tokens

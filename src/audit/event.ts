@@ -1,0 +1,48 @@
+// One audit record. Every governed request leaves at least one: the decision, and,
+// when it was allowed, its result. Arguments are recorded by digest only, so no
+// secret that an agent passes to a tool lands in the log.
+import { createHash } from 'node:crypto';
+
+export type AuditKind = 'authentication' | 'decision' | 'result';
+
+export interface AuditEvent {
+  kind: AuditKind;
+  /** Milliseconds since the epoch. */
+  time: number;
+  server: string;
+  person: string | null;
+  /** The actor chain, current actor first (SPIFFE IDs). */
+  agents: string[];
+  mandate: string | null;
+  purpose: string | null;
+  method: string | null;
+  tool: string | null;
+  argumentsDigest: string | null;
+  decision: 'allow' | 'deny' | null;
+  /** Stable reason code of a denial or failure (e.g. tool_outside_scope, token_expired). */
+  reason: string | null;
+  policies: string[];
+  policySetHash: string | null;
+  outcome: 'ok' | 'error' | 'denied' | null;
+  latencyMs: number | null;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  seq: number;
+  /** SHA-256 over the previous event's hash and this event's canonical JSON. */
+  hash: string;
+}
+
+/** JSON with object keys in sorted order, so equal values always hash equally. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export const argumentsDigest = (args: unknown): string => `sha256:${createHash('sha256').update(canonicalJson(args ?? {})).digest('hex')}`;
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export const chainHash = (previous: string, event: AuditEvent): string => createHash('sha256').update(`${previous}\n${canonicalJson(event)}`).digest('hex');

@@ -1,0 +1,31 @@
+import { MandateError } from '../../errors.ts';
+import { optional } from '../args.ts';
+import type { Command } from '../context.ts';
+
+interface EventView {
+  seq: number; time: string; kind: string; server: string; person: string | null; agents: string[]; mandate: string | null;
+  tool: string | null; decision: string | null; reason: string | null; outcome: string | null; latency_ms: number | null;
+}
+
+/** One line a person can read: when, who (person ← agent), what, and what came of it. */
+export function describeEvent(e: EventView): string {
+  const who = e.person ? `${e.person} ← ${e.agents[0]?.replace(/^spiffe:\/\/[^/]+\//, '') ?? '?'}` : 'unauthenticated';
+  const what = e.tool ? `${e.server}/${e.tool}` : `${e.server}`;
+  const result = e.kind === 'result' ? `${e.outcome ?? '?'}${e.latency_ms === null ? '' : ` in ${e.latency_ms} ms`}` : `${e.decision ?? '?'}${e.reason ? ` (${e.reason})` : ''}`;
+  return `#${e.seq}  ${e.time}  ${e.kind.padEnd(14)}  ${who}  ${what}  ${result}${e.mandate ? `  [${e.mandate}]` : ''}`;
+}
+
+export const auditCommands: Command[] = [
+  {
+    words: ['audit', 'tail'], usage: 'mandate audit tail [--limit N]', summary: 'the latest audit events, readably',
+    options: { limit: { type: 'string' } },
+    run: async (parsed, { api, out }) => {
+      const limit = optional(parsed, 'limit') ?? '20';
+      if (!/^\d+$/.test(limit)) throw new MandateError('usage', '--limit must be a whole number');
+      const { events } = await (await api()).request<{ events: EventView[] }>('GET', `/api/v1/audit/events?limit=${limit}`);
+      if (out.json) out.record({ events });
+      else if (events.length === 0) out.note('no audit events yet');
+      else for (const e of events) out.note(describeEvent(e));
+    },
+  },
+];
