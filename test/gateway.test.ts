@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -54,9 +57,9 @@ interface Connected {
 }
 
 /** An SDK client whose every HTTP request carries the task token and a fresh DPoP proof. */
-async function connect(allow: string[], options: { maxCalls?: number; server?: string } = {}): Promise<Connected> {
+async function connect(allow: string[], options: { maxCalls?: number; server?: string; scenario?: Scenario } = {}): Promise<Connected> {
   const server = options.server ?? 'everything';
-  const scenario = await grantScenario(h, { allow, maxCalls: options.maxCalls });
+  const scenario = options.scenario ?? await grantScenario(h, { allow, maxCalls: options.maxCalls });
   const answer = await exchange(h, scenario, { resource: `${h.url}/mcp/${server}` });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   let token = String(answer.body.access_token);
@@ -141,6 +144,46 @@ describe('MCP gateway over a streamable HTTP upstream', () => {
   });
 });
 
+describe('tools an upstream adds later', () => {
+  it('refuses a tool that appeared after a server-wide mandate was granted, but not one it names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mandate-late-'));
+    const marker = join(dir, 'late-tool-offered');
+    const fixture = new URL('./fixtures/late-tool-server.ts', import.meta.url).pathname;
+    const flags = process.features.typescript ? [] : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
+    assert.equal((await h.api('POST', '/api/v1/servers', { body: { name: 'growing', command: process.execPath, args: [...flags, fixture, marker] } })).status, 201);
+    const first = await connect(['growing/*'], { server: 'growing' });
+    assert.deepEqual((await first.client.listTools()).tools.map((t) => t.name), ['early']);
+    await first.client.close();
+
+    // Both mandates are granted while the upstream offers only `early`.
+    const wide = await grantScenario(h, { allow: ['growing/*'] });
+    const named = await grantScenario(h, { allow: ['growing/late'] });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await writeFile(marker, 'now the upstream offers late');
+
+    const underWide = await connect([], { server: 'growing', scenario: wide });
+    assert.deepEqual((await underWide.client.listTools()).tools.map((t) => t.name), ['early']);
+    await assert.rejects(underWide.client.callTool({ name: 'late', arguments: {} }), (error: unknown) => {
+      assert.ok(error instanceof McpError);
+      assert.equal((error.data as { code: string }).code, 'tool_added_after_grant');
+      assert.match(error.message, /growing\/late appeared after mandate mnd_/);
+      return true;
+    });
+    assert.match(JSON.stringify((await underWide.client.callTool({ name: 'early', arguments: {} })).content), /early ran/);
+    await underWide.client.close();
+
+    const underNamed = await connect([], { server: 'growing', scenario: named });
+    assert.deepEqual((await underNamed.client.listTools()).tools.map((t) => t.name), ['late']);
+    assert.match(JSON.stringify((await underNamed.client.callTool({ name: 'late', arguments: {} })).content), /late ran/);
+    await underNamed.client.close();
+
+    const grantedLater = await connect(['growing/*'], { server: 'growing' });
+    assert.deepEqual((await grantedLater.client.listTools()).tools.map((t) => t.name).sort(), ['early', 'late']);
+    await grantedLater.client.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
 describe('audit trail', () => {
   type Event = Record<string, unknown> & { seq: number; kind: string };
   const eventsAfter = async (seq: number): Promise<Event[]> => (await h.api('GET', `/api/v1/audit/events?after=${seq}&limit=100`)).body.events as Event[];
@@ -158,6 +201,8 @@ describe('audit trail', () => {
     assert.equal(decision.mandate, scenario.mandateId);
     assert.equal(decision.purpose, 'test task');
     assert.equal(decision.server, 'everything');
+    assert.deepEqual(decision.policies, ['mandate-names-tool']);
+    assert.equal(decision.policy_set_hash, h.app.policy().hash);
     assert.match(String(decision.arguments_digest), /^sha256:[0-9a-f]{64}$/);
     assert.equal(result.arguments_digest, decision.arguments_digest);
     assert.ok(typeof result.latency_ms === 'number' && result.latency_ms > 0);

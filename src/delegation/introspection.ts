@@ -2,14 +2,14 @@
 // signs. A task token is active only while its mandate is active and not exhausted,
 // its agent is active and its `jti` has not been revoked.
 import { effectiveState } from './mandates.ts';
-import type { Mandate, Store } from '../store/types.ts';
+import type { Agent, Mandate, Store } from '../store/types.ts';
 import type { Caller } from '../identity/caller.ts';
 import type { TokenKind, TokenService } from '../identity/tokens.ts';
 import { TOKEN_TYP } from '../identity/tokens.ts';
 import { decodeJws } from '../identity/jws.ts';
 
 
-export type Standing = { active: true; mandate: Mandate } | { active: false; reason: string; mandate?: Mandate };
+export type Standing = { active: true; mandate: Mandate; agent: Agent } | { active: false; reason: string; mandate?: Mandate; agent?: Agent };
 
 /** Whether the authority behind a task or mandate token still stands. */
 export async function mandateStanding(store: Store, claims: Record<string, unknown>, now: number): Promise<Standing> {
@@ -21,9 +21,9 @@ export async function mandateStanding(store: Store, claims: Record<string, unkno
   const agent = await store.getAgent(mandate.agentId);
   if (!agent || agent.status !== 'active') return { active: false, reason: 'agent_inactive', mandate };
   const grantor = await store.getPerson(mandate.grantor);
-  if (!grantor || grantor.status !== 'active') return { active: false, reason: 'grantor_inactive', mandate };
-  if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) return { active: false, reason: 'mandate_exhausted', mandate };
-  return { active: true, mandate };
+  if (!grantor || grantor.status !== 'active') return { active: false, reason: 'grantor_inactive', mandate, agent };
+  if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) return { active: false, reason: 'mandate_exhausted', mandate, agent };
+  return { active: true, mandate, agent };
 }
 
 const KIND_BY_TYP = new Map<string, TokenKind>(Object.entries(TOKEN_TYP).map(([kind, typ]) => [typ, kind as TokenKind]));

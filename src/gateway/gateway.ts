@@ -7,14 +7,16 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { mandateStanding } from '../delegation/introspection.ts';
-import { covers, scopeFromString } from '../delegation/scope.ts';
+import { scopeFromString } from '../delegation/scope.ts';
 import { MandateError } from '../errors.ts';
 import type { ReplayCache } from '../identity/replay-cache.ts';
 import { authenticateTaskRequest } from '../identity/resource-auth.ts';
 import type { TokenService } from '../identity/tokens.ts';
+import type { PolicyEngine } from '../policy/engine.ts';
 import type { Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { GatewaySession, type CallerContext, type Decision, type ToolCall } from './session.ts';
+import { toolCallRequest } from './tool-decision.ts';
 import { openUpstream } from './upstream.ts';
 
 export interface GatewayOptions {
@@ -52,14 +54,16 @@ export class Gateway {
   readonly #tokens: TokenService;
   readonly #replay: ReplayCache;
   readonly #audit: AuditLog;
+  readonly #policy: () => PolicyEngine;
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
 
-  constructor(store: Store, tokens: TokenService, replay: ReplayCache, audit: AuditLog, options: GatewayOptions) {
+  constructor(store: Store, tokens: TokenService, replay: ReplayCache, audit: AuditLog, policy: () => PolicyEngine, options: GatewayOptions) {
     this.#store = store;
     this.#tokens = tokens;
     this.#replay = replay;
     this.#audit = audit;
+    this.#policy = policy;
     this.#options = options;
   }
 
@@ -87,6 +91,7 @@ export class Gateway {
       caller = {
         mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')),
         person: String(claims.sub), agents: actorChain(claims.act), purpose: standing.mandate?.purpose ?? '',
+        agent: standing.agent as NonNullable<typeof standing.agent>, grantedAt: standing.mandate?.createdAt ?? now,
       };
       token = (req.headers.authorization as string).slice('DPoP '.length);
     } catch (error) {
@@ -108,6 +113,7 @@ export class Gateway {
     } else if (req.method === 'POST' && isInitialize(body)) {
       session = new GatewaySession(serverName, caller, openUpstream(server.upstream, () => undefined), {
         decideToolCall: (call) => this.#decideToolCall(serverName, call),
+        visibleTools: (c, names) => this.#visibleTools(serverName, c, names),
         recordResult: (call, outcome) => this.#recordCall(serverName, call, { kind: 'result', decision: 'allow', outcome }).then(() => undefined),
         onClose: (s) => {
           if (s.downstream.sessionId) this.#sessions.delete(s.downstream.sessionId);
@@ -129,20 +135,42 @@ export class Gateway {
 
   /** Decides a tools/call and records the decision durably before it takes effect. */
   async #decideToolCall(server: string, call: ToolCall): Promise<Decision> {
-    const decision = await this.#decide(server, call);
-    await this.#recordCall(server, call, decision.allow ? { kind: 'decision', decision: 'allow' } : { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied' });
+    const { decision, policies, policySetHash } = await this.#decide(server, call);
+    await this.#recordCall(server, call, decision.allow
+      ? { kind: 'decision', decision: 'allow', policies, policySetHash }
+      : { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash });
     return decision;
   }
 
-  async #decide(server: string, { caller, tool }: ToolCall): Promise<Decision> {
-    const action = `${server}/${tool}`;
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(tool) || !covers(caller.scope, action)) {
-      return { allow: false, code: 'tool_outside_scope', message: `denied: ${action} is outside the scope of mandate ${caller.mandateId}` };
+  async #decide(server: string, { caller, tool }: ToolCall): Promise<{ decision: Decision; policies: string[]; policySetHash: string }> {
+    const now = Math.floor(Date.now() / 1000);
+    const engine = this.#policy();
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(tool)) {
+      return { decision: { allow: false, code: 'invalid_tool', message: 'denied: the tool name is not valid' }, policies: [], policySetHash: engine.hash };
     }
-    const counted = await this.#store.consumeCall(caller.mandateId, Math.floor(Date.now() / 1000));
-    if (counted === 'exhausted') return { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${caller.mandateId} has used all its calls` };
-    if (counted === 'not_active') return { allow: false, code: 'mandate_not_active', message: `denied: mandate ${caller.mandateId} is no longer active` };
-    return { allow: true };
+    const known = (await this.#store.listTools(server)).find((t) => t.name === tool);
+    const answer = engine.decide(toolCallRequest({ caller, agent: caller.agent, grantedAt: caller.grantedAt }, server, tool, known, now));
+    const base = { policies: answer.policies, policySetHash: answer.policySetHash };
+    if (answer.decision !== 'allow') {
+      const inScope = caller.scope.includes(`${server}/${tool}`) || caller.scope.includes(`${server}/*`);
+      const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
+        : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
+        : inScope ? ['tool_added_after_grant', `${server}/${tool} appeared after mandate ${caller.mandateId} was granted`]
+        : ['tool_outside_scope', `${server}/${tool} is outside the scope of mandate ${caller.mandateId}`];
+      return { decision: { allow: false, code, message: `denied: ${why}` }, ...base };
+    }
+    const counted = await this.#store.consumeCall(caller.mandateId, now);
+    if (counted === 'exhausted') return { decision: { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${caller.mandateId} has used all its calls` }, ...base };
+    if (counted === 'not_active') return { decision: { allow: false, code: 'mandate_not_active', message: `denied: mandate ${caller.mandateId} is no longer active` }, ...base };
+    return { decision: { allow: true }, ...base };
+  }
+
+  /** Records what the upstream offers and keeps what the policy lets this caller use. */
+  async #visibleTools(server: string, caller: CallerContext, names: string[]): Promise<Set<string>> {
+    const now = Math.floor(Date.now() / 1000);
+    const tools = new Map((await this.#store.discoverTools(server, names, now)).map((t) => [t.name, t]));
+    const engine = this.#policy();
+    return new Set(names.filter((name) => engine.decide(toolCallRequest({ caller, agent: caller.agent, grantedAt: caller.grantedAt }, server, name, tools.get(name), now)).decision === 'allow'));
   }
 
   #recordCall(server: string, call: ToolCall, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>) {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { covers } from '../delegation/scope.ts';
+import type { Agent } from '../store/types.ts';
 
 /** Who is on the other end of a request, as the gateway authenticated it. */
 export interface CallerContext {
@@ -18,6 +18,9 @@ export interface CallerContext {
   /** The actor chain, current actor first. */
   agents: string[];
   purpose: string;
+  agent: Agent;
+  /** When the mandate was granted (seconds since the epoch). */
+  grantedAt: number;
 }
 
 export type Decision = { allow: true } | { allow: false; code: string; message: string };
@@ -33,6 +36,8 @@ export interface ToolCall {
 export interface SessionHooks {
   /** Decides one tools/call and records the decision; an allow has already counted the call. */
   decideToolCall: (call: ToolCall) => Promise<Decision>;
+  /** Of the tools an upstream lists, those this caller may use. */
+  visibleTools: (caller: CallerContext, names: string[]) => Promise<Set<string>>;
   /** Records the result of an allowed call; the answer reaches the agent only after this. */
   recordResult: (call: ToolCall, outcome: 'ok' | 'error') => Promise<void>;
   onClose: (session: GatewaySession) => void;
@@ -50,16 +55,14 @@ export class GatewaySession {
   readonly #upstream: Transport;
   readonly #hooks: SessionHooks;
   /** Downstream requests forwarded upstream and not yet answered. */
-  readonly #pending = new Map<RequestId, { method: string; call?: ToolCall }>();
+  readonly #pending = new Map<RequestId, { method: string; caller: CallerContext; call?: ToolCall }>();
   /** Progress tokens of pending requests, so upstream notifications reach the right stream. */
   readonly #progress = new Map<string | number, RequestId>();
-  #scope: string[];
   #closed = false;
 
   constructor(server: string, caller: CallerContext, upstream: Transport, hooks: SessionHooks, onInitialized: (session: GatewaySession) => void) {
     this.server = server;
     this.binding = { mandateId: caller.mandateId, clientId: caller.clientId };
-    this.#scope = caller.scope;
     this.#upstream = upstream;
     this.#hooks = hooks;
     this.downstream = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: () => onInitialized(this) });
@@ -83,12 +86,7 @@ export class GatewaySession {
     await Promise.allSettled([this.#upstream.close(), this.downstream.close()]);
   }
 
-  #allowed(action: string): boolean {
-    return covers(this.#scope, action);
-  }
-
   async #fromDownstream(message: Message, caller: CallerContext): Promise<void> {
-    this.#scope = caller.scope;
     const started = performance.now();
     const isRequest = message.method !== undefined && message.id !== undefined;
     let call: ToolCall | undefined;
@@ -107,7 +105,7 @@ export class GatewaySession {
       }
     }
     if (isRequest) {
-      this.#pending.set(message.id as RequestId, { method: message.method as string, ...(call ? { call } : {}) });
+      this.#pending.set(message.id as RequestId, { method: message.method as string, caller, ...(call ? { call } : {}) });
       const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
       if (token !== undefined) this.#progress.set(token, message.id as RequestId);
     }
@@ -134,8 +132,9 @@ export class GatewaySession {
         }
       }
       if (pending?.method === 'tools/list' && Array.isArray(message.result?.tools)) {
-        const tools = (message.result.tools as Array<{ name?: unknown }>).filter((t) => typeof t.name === 'string' && this.#allowed(`${this.server}/${t.name}`));
-        message = { ...message, result: { ...message.result, tools } } as Message;
+        const listed = (message.result.tools as Array<{ name?: unknown }>).filter((t): t is { name: string } => typeof t.name === 'string');
+        const visible = await this.#hooks.visibleTools(pending.caller, listed.map((t) => t.name)).catch(() => new Set<string>());
+        message = { ...message, result: { ...message.result, tools: listed.filter((t) => visible.has(t.name)) } } as Message;
       }
       await this.downstream.send(message, { relatedRequestId: message.id as RequestId }).catch(() => undefined);
       return;

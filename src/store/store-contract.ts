@@ -88,7 +88,12 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual(await store.ensureExternalPerson(carol), carol);
         const again = await store.ensureExternalPerson({ ...carol, email: 'changed@example.com', createdAt: NOW + 5 });
         assert.deepEqual(again, carol);
+        assert.deepEqual(await store.ensureExternalPerson({ ...carol, id: 'carol-2' }), carol, 'the issuer and subject decide, not the proposed id');
+        assert.equal(await store.getPerson('carol-2'), null);
         assert.equal((await store.listPeople()).length, 1);
+        const elsewhere = person('carol@other', { issuer: 'https://other-idp.example', subject: 'sub-1' });
+        assert.deepEqual(await store.ensureExternalPerson(elsewhere), elsewhere, 'the same subject at another issuer is someone else');
+        assert.deepEqual((await store.listPeople()).map((p) => p.id), ['carol', 'carol@other']);
       });
 
       it('refuses an external person whose id another identity holds', async () => {
@@ -143,7 +148,11 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         const a = await withAgent('bot', 'hash-race');
         const results = await Promise.all([store.enrollAgent('hash-race', KEY, NOW), store.enrollAgent('hash-race', { ...KEY, kid: 'k2' }, NOW)]);
         assert.equal(results.filter((r) => r.ok).length, 1);
-        assert.equal((await store.getAgent(a.id))?.keys.length, 1);
+        assert.deepEqual(results.filter((r) => !r.ok), [{ ok: false, reason: 'used' }]);
+        const winner = results.find((r) => r.ok);
+        assert.ok(winner?.ok);
+        assert.deepEqual((await store.getAgent(a.id))?.keys, winner.agent.keys);
+        assert.equal(winner.agent.keys.length, 1);
       });
 
       it('suspends and reactivates, but never brings back a retired agent', async () => {
@@ -170,6 +179,18 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual((await store.listServers()).map((s) => s.name), ['fs', 'web']);
         assert.deepEqual(await store.listTools('web'), []);
         assert.equal(await store.getServer('none'), null);
+      });
+
+      it('discovers tools: present since registration at first, stamped when new afterwards', async () => {
+        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, createdAt: NOW }, [
+          { server: 'fs', name: 'read_file', sensitivity: 'internal', effect: 'read', egress: 'internal', labelled: true, firstSeen: NOW },
+        ]);
+        const first = await store.discoverTools('fs', ['read_file', 'list_dir'], NOW + 100);
+        assert.deepEqual(first.map((t) => [t.name, t.firstSeen, t.labelled, t.sensitivity]), [['list_dir', NOW, false, 'confidential'], ['read_file', NOW, true, 'internal']]);
+        const later = await store.discoverTools('fs', ['read_file', 'list_dir', 'delete_all'], NOW + 200);
+        assert.deepEqual(later.find((t) => t.name === 'delete_all')?.firstSeen, NOW + 200);
+        assert.equal(later.find((t) => t.name === 'list_dir')?.firstSeen, NOW);
+        assert.deepEqual(await store.discoverTools('none', ['x'], NOW), []);
       });
 
       it('refuses a duplicate server name and leaves its tools alone', async () => {
@@ -220,10 +241,15 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         await store.createMandate(mandate('mnd_2', bot.id, 'bob'));
         await store.createMandate(mandate('mnd_3', bot.id, 'alice', { state: 'completed', endedAt: NOW }));
         await store.createMandate(mandate('mnd_4', other.id, 'alice'));
+        assert.deepEqual((await store.listMandates({ agentId: other.id })).map((m) => m.id), ['mnd_4']);
         assert.deepEqual((await store.endMandatesOf({ agentId: bot.id }, 'revoked', 'agent compromised', NOW + 5)).sort(), ['mnd_1', 'mnd_2']);
-        assert.equal((await store.getMandate('mnd_3'))?.state, 'completed');
-        assert.equal((await store.getMandate('mnd_4'))?.state, 'active');
-        assert.equal((await store.getMandate('mnd_2'))?.reason, 'agent compromised');
+        assert.deepEqual((await store.listMandates({ agentId: bot.id, state: 'revoked' })).map((m) => [m.id, m.reason, m.endedAt]), [
+          ['mnd_1', 'agent compromised', NOW + 5], ['mnd_2', 'agent compromised', NOW + 5],
+        ]);
+        assert.deepEqual(await store.getMandate('mnd_3'), mandate('mnd_3', bot.id, 'alice', { state: 'completed', endedAt: NOW }));
+        assert.deepEqual(await store.getMandate('mnd_4'), mandate('mnd_4', other.id, 'alice'));
+        assert.deepEqual(await store.endMandatesOf({ agentId: bot.id }, 'revoked', 'again', NOW + 6), []);
+        assert.equal((await store.getMandate('mnd_1'))?.reason, 'agent compromised');
       });
 
       it('revokes every active mandate a person granted, and only those', async () => {
@@ -279,6 +305,8 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(states.get(current.kid)?.retireAfter, NOW + 200);
         assert.equal(states.get(next.kid)?.state, 'current');
         assert.equal(states.get(third.kid)?.state, 'next');
+        assert.equal(states.get(third.kid)?.retireAfter, null);
+        assert.deepEqual(states.get(third.kid)?.privateJwk, third.privateJwk);
 
         await store.rotateSigningKeys(generateSigningKey('next', NOW + 300), NOW + 400, NOW + 300);
         const after = new Map((await store.listSigningKeys()).map((k) => [k.kid, k.state]));
@@ -286,6 +314,13 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(after.get(next.kid), 'retiring');
         assert.equal(after.get(third.kid), 'current');
         assert.equal([...after.values()].filter((s) => s === 'current').length, 1);
+
+        await store.rotateSigningKeys(generateSigningKey('next', NOW + 350), NOW + 450, NOW + 350);
+        const later = new Map((await store.listSigningKeys()).map((k) => [k.kid, k]));
+        assert.equal(later.get(next.kid)?.state, 'retiring', 'a retiring key whose tokens may still be live is kept');
+        assert.equal(later.get(next.kid)?.retireAfter, NOW + 400);
+        assert.equal(later.get(third.kid)?.retireAfter, NOW + 450);
+        assert.equal(later.size, 4);
       });
     });
 

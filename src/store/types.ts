@@ -140,6 +140,12 @@ export interface Store {
   getServer(name: string): Promise<Server | null>;
   listServers(): Promise<Server[]>;
   listTools(server: string): Promise<Tool[]>;
+  /**
+   * Records tools an upstream offers that were not known yet, with the conservative
+   * default labels. On a server's first discovery they count as present since the
+   * server was registered; afterwards they are stamped `now`. Returns all its tools.
+   */
+  discoverTools(server: string, names: string[], now: number): Promise<Tool[]>;
 
   createMandate(mandate: Mandate): Promise<void>;
   getMandate(id: string): Promise<Mandate | null>;

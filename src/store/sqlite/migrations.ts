@@ -119,4 +119,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX audit_events_time ON audit_events (time);
     `,
   },
+  {
+    version: 3,
+    name: 'servers: when their tools were first discovered',
+    sql: `ALTER TABLE servers ADD COLUMN discovered_at INTEGER;`,
+  },
 ];

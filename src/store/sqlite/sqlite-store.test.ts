@@ -4,9 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { MandateError } from '../../errors.ts';
 import { agent, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
+
+const NOW = 1_800_000_000;
 
 async function tempFile(): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'mandate-sqlite-'));
@@ -18,8 +22,32 @@ storeContract('SQLite', async () => {
   return { store: new SqliteStore(path), cleanup };
 });
 
+// A worker opens its own connection to the same file, waits at a shared gate so all
+// workers start together, then tries every enrollment token in turn.
+const ENROLL_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+(async () => {
+  const { SqliteStore } = await import(workerData.module);
+  const store = new SqliteStore(workerData.path);
+  const gate = new Int32Array(workerData.gate);
+  Atomics.add(gate, 1, 1);
+  Atomics.wait(gate, 0, 0);
+  const outcomes = [];
+  for (const hash of workerData.hashes) {
+    try {
+      const result = await store.enrollAgent(hash, { kty: 'EC', kid: 'worker-' + workerData.index }, workerData.now);
+      outcomes.push(result.ok ? 'ok' : result.reason);
+    } catch (error) {
+      outcomes.push('error: ' + error.message);
+    }
+  }
+  await store.close();
+  parentPort.postMessage(outcomes);
+})().catch((error) => parentPort.postMessage(['crashed: ' + error.message]));
+`;
+
 describe('SQLite store', () => {
-  it('runs in WAL mode with full synchronous writes', async () => {
+  it('runs in WAL mode, recorded in the database file', async () => {
     const { path, cleanup } = await tempFile();
     const store = new SqliteStore(path);
     await store.close();
@@ -29,20 +57,64 @@ describe('SQLite store', () => {
     await cleanup();
   });
 
-  it('keeps data across close and reopen, without re-applying migrations', async () => {
+  it('keeps data across close and reopen', async () => {
     const { path, cleanup } = await tempFile();
     const first = new SqliteStore(path);
     await first.createPerson(person('alice'));
-    assert.equal(first.schemaVersion, MIGRATIONS.at(-1)?.version);
+    const bot = agent('bot', 'alice');
+    await first.createAgent(bot, { tokenHash: 'hash-bot', agentId: bot.id, expiresAt: NOW + 900 });
     await first.close();
     const second = new SqliteStore(path);
-    assert.equal((await second.getPerson('alice'))?.id, 'alice');
-    assert.equal(second.schemaVersion, MIGRATIONS.at(-1)?.version);
+    assert.deepEqual(await second.getPerson('alice'), person('alice'));
+    assert.deepEqual(await second.getAgent(bot.id), bot);
+    const enrolled = await second.enrollAgent('hash-bot', { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, NOW);
+    assert.equal(enrolled.ok, true, 'the enrollment grant survived the reopen too');
     await second.close();
+    await cleanup();
+  });
+
+  it('records each migration once and does not re-apply it on reopen', async () => {
+    const { path, cleanup } = await tempFile();
+    const latest = MIGRATIONS.at(-1)?.version;
+    const first = new SqliteStore(path);
+    assert.equal(first.schemaVersion, latest);
+    await first.close();
+    const readMigrations = (): Array<{ version: number; name: string; applied_at: number }> => {
+      const db = new DatabaseSync(path);
+      const rows = db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as Array<{ version: number; name: string; applied_at: number }>;
+      db.close();
+      return rows.map((r) => ({ ...r }));
+    };
+    const recorded = readMigrations();
+    assert.deepEqual(recorded.map((r) => [r.version, r.name]), MIGRATIONS.map((m) => [m.version, m.name]));
+
+    const second = new SqliteStore(path);
+    assert.equal(second.schemaVersion, latest);
+    await second.close();
+    assert.deepEqual(readMigrations(), recorded, 'reopening leaves the migration record exactly as it was');
+    await cleanup();
+  });
+
+  it('upgrades a database from the first schema version, keeping its data', async () => {
+    const { path, cleanup } = await tempFile();
+    const [v1] = MIGRATIONS;
+    assert.ok(v1);
     const db = new DatabaseSync(path);
-    const rows = db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>;
-    assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    db.exec(v1.sql);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(v1.version, v1.name, NOW);
+    db.prepare("INSERT INTO people (id, email, name, status, issuer, subject, created_at) VALUES ('alice', NULL, 'Alice', 'active', NULL, NULL, ?)").run(NOW);
     db.close();
+
+    const store = new SqliteStore(path);
+    assert.equal(store.schemaVersion, MIGRATIONS.at(-1)?.version);
+    assert.equal((await store.getPerson('alice'))?.name, 'Alice');
+    await store.close();
+    const check = new DatabaseSync(path);
+    const rows = check.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all() as Array<{ version: number; applied_at: number }>;
+    check.close();
+    assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+    assert.equal(rows[0]?.applied_at, NOW, 'the first migration was not applied again');
     await cleanup();
   });
 
@@ -51,11 +123,56 @@ describe('SQLite store', () => {
     const store = new SqliteStore(path);
     await store.createPerson(person('alice'));
     const first = agent('one', 'alice');
-    await store.createAgent(first, { tokenHash: 'same-hash', agentId: first.id, expiresAt: 2_000_000_000 });
+    await store.createAgent(first, { tokenHash: 'same-hash', agentId: first.id, expiresAt: NOW + 900 });
     const second = agent('two', 'alice');
-    await assert.rejects(store.createAgent(second, { tokenHash: 'same-hash', agentId: second.id, expiresAt: 2_000_000_000 }));
+    await assert.rejects(store.createAgent(second, { tokenHash: 'same-hash', agentId: second.id, expiresAt: NOW + 900 }), MandateError);
     assert.equal(await store.getAgent(second.id), null);
+    assert.equal(await store.getAgentBySpiffeId(second.spiffeId), null);
     assert.deepEqual((await store.listAgents()).map((a) => a.name), ['one']);
+    const enrolled = await store.enrollAgent('same-hash', { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, NOW);
+    assert.ok(enrolled.ok && enrolled.agent.id === first.id, 'the token still belongs to the first agent');
+    await store.close();
+    await cleanup();
+  });
+
+  it('leaves no partial server behind when one of its tools cannot be stored', async () => {
+    const { path, cleanup } = await tempFile();
+    const store = new SqliteStore(path);
+    const tool = { server: 'fs', name: 'read_file', sensitivity: 'internal' as const, effect: 'read' as const, egress: 'internal' as const, labelled: true, firstSeen: NOW };
+    await assert.rejects(store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, createdAt: NOW }, [tool, tool]));
+    assert.equal(await store.getServer('fs'), null);
+    assert.deepEqual(await store.listTools('fs'), []);
+    await store.close();
+    await cleanup();
+  });
+
+  it('lets exactly one of several connections spend each enrollment token', async () => {
+    const { path, cleanup } = await tempFile();
+    const store = new SqliteStore(path);
+    await store.createPerson(person('alice'));
+    const hashes: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const a = agent(`bot-${i}`, 'alice');
+      await store.createAgent(a, { tokenHash: `hash-${i}`, agentId: a.id, expiresAt: NOW + 900 });
+      hashes.push(`hash-${i}`);
+    }
+    const gate = new Int32Array(new SharedArrayBuffer(8));
+    const module = new URL('./sqlite-store.ts', import.meta.url).href;
+    const workers = [0, 1, 2, 3].map((index) => new Worker(ENROLL_WORKER, { eval: true, workerData: { module, path, gate: gate.buffer, hashes, index, now: NOW } }));
+    const outcomes = workers.map((worker) => new Promise<string[]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }));
+    while (Atomics.load(gate, 1) < workers.length) await new Promise((resolve) => setTimeout(resolve, 5));
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    const perWorker = await Promise.all(outcomes);
+
+    hashes.forEach((_hash, i) => {
+      const forToken = perWorker.map((list) => list[i]).sort();
+      assert.deepEqual(forToken, ['ok', 'used', 'used', 'used'], `token ${i}: ${forToken.join(', ')}`);
+    });
+    for (let i = 0; i < hashes.length; i++) assert.equal((await store.getAgent(`agt_bot-${i}`))?.keys.length, 1);
     await store.close();
     await cleanup();
   });

@@ -233,6 +233,19 @@ export class SqliteStore implements Store {
     return this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map(toTool);
   }
 
+  async discoverTools(server: string, names: string[], now: number): Promise<Tool[]> {
+    this.#transaction(() => {
+      const row = this.#get('SELECT created_at, discovered_at FROM servers WHERE name = ?', server);
+      if (!row) return;
+      const firstSeen = row.discovered_at === null ? num(row.created_at) : now;
+      for (const name of names) {
+        this.#run("INSERT OR IGNORE INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, 'confidential', 'write', 'external', 0, ?)", server, name, firstSeen);
+      }
+      if (row.discovered_at === null) this.#run('UPDATE servers SET discovered_at = ? WHERE name = ?', now, server);
+    });
+    return this.listTools(server);
+  }
+
   // Mandates
 
   async createMandate(m: Mandate): Promise<void> {
