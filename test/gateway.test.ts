@@ -10,10 +10,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { dpopProof } from '../src/client/agent-key.ts';
+import { connectToGateway } from '../src/client/mcp-client.ts';
 import { GATEWAY_DENIED } from '../src/gateway/session.ts';
 import { exchange, freePort, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 
@@ -52,29 +52,15 @@ after(async () => {
 interface Connected {
   client: Client;
   scenario: Scenario;
-  token: () => string;
-  setToken: (t: string) => void;
 }
 
-/** An SDK client whose every HTTP request carries the task token and a fresh DPoP proof. */
+/** A real SDK client for a fresh (or given) mandate; every request carries the task token and a DPoP proof. */
 async function connect(allow: string[], options: { maxCalls?: number; server?: string; scenario?: Scenario } = {}): Promise<Connected> {
   const server = options.server ?? 'everything';
   const scenario = options.scenario ?? await grantScenario(h, { allow, maxCalls: options.maxCalls });
   const answer = await exchange(h, scenario, { resource: `${h.url}/mcp/${server}` });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  let token = String(answer.body.access_token);
-  const url = `${h.url}/mcp/${server}`;
-  const transport = new StreamableHTTPClientTransport(new URL(url), {
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set('authorization', `DPoP ${token}`);
-      headers.set('dpop', dpopProof(scenario.key, init?.method ?? 'GET', url, token));
-      return fetch(input, { ...init, headers });
-    },
-  });
-  const client = new Client({ name: 'gateway-test', version: '1.0.0' });
-  await client.connect(transport);
-  return { client, scenario, token: () => token, setToken: (t) => { token = t; } };
+  return { client: await connectToGateway(`${h.url}/mcp/${server}`, String(answer.body.access_token), scenario.key, 'gateway-test'), scenario };
 }
 
 describe('MCP gateway over a stdio upstream', () => {
@@ -141,6 +127,26 @@ describe('MCP gateway over a streamable HTTP upstream', () => {
     assert.match(JSON.stringify(result.content), /42/);
     await assert.rejects(client.callTool({ name: 'get-env', arguments: {} }), (error: unknown) => error instanceof McpError && error.code === GATEWAY_DENIED);
     await client.close();
+  });
+});
+
+describe('mandate call', () => {
+  it('calls a tool through the gateway as the agent, and reports a refusal in one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mandate-call-'));
+    const s = await grantScenario(h, { allow: ['everything/echo'] });
+    const keyFile = join(dir, 'agent.json');
+    await writeFile(keyFile, JSON.stringify({ client_id: s.spiffeId, key: s.key.privateJwk }), { mode: 0o600 });
+    const token = String((await exchange(h, s, { resource: `${h.url}/mcp/everything` })).body.access_token);
+    const bin = new URL('../bin/mandate.js', import.meta.url).pathname;
+    const env = { ...process.env, MANDATE_URL: h.url };
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'call', 'everything', 'echo', '--args', '{"message":"from the cli"}', '--token', token, '--key-file', keyFile], { env });
+    assert.match(stdout, /from the cli/);
+    const refused = await promisify(execFile)(process.execPath, [bin, 'call', 'everything', 'get-env', '--token', token, '--key-file', keyFile], { env }).then(() => null, (e: { code: number; stderr: string }) => e);
+    assert.ok(refused);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.match(refused.stderr, /everything\/get-env is outside the scope .*\(tool_outside_scope\)/);
+    await rm(dir, { recursive: true, force: true });
   });
 });
 
