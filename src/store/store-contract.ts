@@ -96,6 +96,14 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual((await store.listPeople()).map((p) => p.id), ['carol', 'carol@other']);
       });
 
+      it('does not reactivate a deactivated external person who signs in again', async () => {
+        const carol = person('carol', { issuer: 'https://idp.example', subject: 'sub-1' });
+        await store.ensureExternalPerson(carol);
+        await store.setPersonStatus('carol', 'deactivated');
+        assert.equal((await store.ensureExternalPerson(carol)).status, 'deactivated');
+        assert.equal((await store.getPerson('carol'))?.status, 'deactivated');
+      });
+
       it('refuses an external person whose id another identity holds', async () => {
         await store.createPerson(person('carol'));
         await rejectsWith(store.ensureExternalPerson(person('carol', { issuer: 'https://idp.example', subject: 'sub-1' })), 'person_exists', 409);

@@ -159,11 +159,13 @@ describe('SQLite store', () => {
     const gate = new Int32Array(new SharedArrayBuffer(8));
     const module = new URL('./sqlite-store.ts', import.meta.url).href;
     const workers = [0, 1, 2, 3].map((index) => new Worker(ENROLL_WORKER, { eval: true, workerData: { module, path, gate: gate.buffer, hashes, index, now: NOW } }));
+    let settled = 0;
     const outcomes = workers.map((worker) => new Promise<string[]>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
-    }));
-    while (Atomics.load(gate, 1) < workers.length) await new Promise((resolve) => setTimeout(resolve, 5));
+    }).finally(() => { settled += 1; }));
+    // Open the gate once every worker waits at it, or as soon as one has given up early.
+    while (Atomics.load(gate, 1) < workers.length && settled === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     Atomics.store(gate, 0, 1);
     Atomics.notify(gate, 0);
     const perWorker = await Promise.all(outcomes);
