@@ -1,25 +1,34 @@
 // The CLI end to end, as separate processes the way a person types it:
-// init → serve → user add → login → server add → agent add → enroll → grant → token,
-// then the task token checked with an independent JOSE library against the
-// published JWKS, and introspected inactive after `mandate revoke`.
+// init → serve → user add → login → server add → agent add → enroll → grant → token.
+// The task token is then checked with independent JWT libraries (jsonwebtoken +
+// jwks-rsa) against the published JWKS, introspected active, revoked with
+// `mandate revoke`, and introspected inactive.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, it } from 'node:test';
-import { promisify } from 'node:util';
+import { after, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
-import { jwkThumbprint } from '../src/identity/jwk.ts';
 import { freePort } from './harness.ts';
 
 const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
+const SPIFFE_ID = 'spiffe://mandate.local/agent/report-bot';
 
-let dataDir: string;
-let env: NodeJS.ProcessEnv;
-let url: string;
+let workDir: string | undefined;
 let server: ChildProcess | undefined;
+
+after(async () => {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const exited = once(server, 'exit');
+    server.kill('SIGTERM');
+    await exited;
+  }
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
 
 interface Run {
   code: number;
@@ -27,9 +36,10 @@ interface Run {
   stderr: string;
 }
 
-function mandate(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs `mandate <args>` as its own process and collects what it printed. */
+function run(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -39,120 +49,139 @@ function mandate(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run>
   });
 }
 
-async function ok(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
-  const run = await mandate(args, extraEnv);
-  assert.equal(run.code, 0, `mandate ${args.join(' ')} failed: ${run.stderr}`);
-  return run.stdout;
+/** RFC 7638 thumbprint of an EC public key, computed here rather than with Mandate's helper. */
+function thumbprint(jwk: { crv: string; x: string; y: string }): string {
+  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y })).digest('base64url');
 }
 
-async function waitForHealth(): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('mandate serve did not become healthy');
-}
-
-async function introspect(token: string): Promise<Record<string, unknown>> {
-  const admin = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
-  const response = await fetch(`${url}/oauth/introspect`, {
-    method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString(),
+/** Verifies with jsonwebtoken, the key looked up by `kid` in the served JWKS by jwks-rsa. */
+function verifyWithJwks(token: string, jwksUri: string, options: jwt.VerifyOptions): Promise<jwt.Jwt> {
+  const jwks = new JwksClient({ jwksUri, cache: false });
+  const getKey: jwt.GetPublicKeyOrSecret = (header, callback) => {
+    jwks.getSigningKey(header.kid).then((key) => callback(null, key.getPublicKey()), (error: Error) => callback(error));
+  };
+  return new Promise((resolve, reject) => {
+    jwt.verify(token, getKey, { ...options, complete: true }, (error, decoded) => (error ? reject(error) : resolve(decoded as jwt.Jwt)));
   });
-  assert.equal(response.status, 200);
-  return (await response.json()) as Record<string, unknown>;
 }
 
-before(async () => {
-  dataDir = join(await mkdtemp(join(tmpdir(), 'mandate-cli-')), 'data');
+it('walks the CLI from init to a verified task token that stops working once the mandate is revoked', async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'mandate-cli-'));
+  const dataDir = join(workDir, 'data');
   const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  env = { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_DATA_DIR: dataDir, MANDATE_PORT: String(port) };
-});
+  const url = `http://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_DATA_DIR: dataDir, MANDATE_PORT: String(port) };
+  const mandate = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> => run({ ...env, ...extra }, args);
+  const ok = async (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<string> => {
+    const answer = await mandate(args, extra);
+    assert.equal(answer.code, 0, `mandate ${args.join(' ')} failed (${answer.code}): ${answer.stderr}`);
+    return answer.stdout;
+  };
+  /** Runs a verb that must fail: non-zero exit, nothing on stdout, one line on stderr. */
+  const fails = async (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number; reason: string }> => {
+    const answer = await mandate(args, extra);
+    assert.notEqual(answer.code, 0, `mandate ${args.join(' ')} should fail`);
+    assert.equal(answer.stdout, '', 'a failure prints nothing on stdout');
+    const lines = answer.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, `one line on stderr, got: ${answer.stderr}`);
+    assert.match(lines[0] as string, /^mandate: \S/);
+    return { code: answer.code, reason: lines[0] as string };
+  };
 
-after(async () => {
-  server?.kill('SIGTERM');
-  await rm(join(dataDir, '..'), { recursive: true, force: true });
-});
-
-it('walks the CLI from init to a verified, revocable task token', async () => {
-  const first = JSON.parse(await ok(['init', '--json'])) as { created: string[] };
-  assert.ok(first.created.includes('admin credential'));
+  // init: creates the data dir, keys and an admin credential; a second run creates nothing.
+  const first = JSON.parse(await ok(['init', '--json'])) as { created: string[]; admin_credential: string };
+  assert.ok(first.created.includes('admin credential'), JSON.stringify(first.created));
+  assert.equal(first.admin_credential, join(dataDir, 'admin.token'));
+  const filesAfterFirst = (await readdir(dataDir)).sort();
+  const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
   const second = JSON.parse(await ok(['init', '--json'])) as { created: string[] };
-  assert.deepEqual(second.created, [], 'init is idempotent');
+  assert.deepEqual(second.created, []);
+  assert.deepEqual((await readdir(dataDir)).sort(), filesAfterFirst);
+  assert.equal((await readFile(join(dataDir, 'admin.token'), 'utf8')).trim(), adminToken, 'the admin credential is kept');
   assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
   assert.equal((await stat(join(dataDir, 'admin.token'))).mode & 0o777, 0o600);
 
-  server = spawn(process.execPath, [BIN, 'serve'], { env, stdio: 'ignore' });
-  await waitForHealth();
+  // Errors: a non-zero exit and a one-line reason.
+  const usage = await fails(['grant', '--purpose', 'x', '--allow', 'fs/read_file']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.reason, /--agent is required/);
+  const unreachable = await fails(['user', 'add', 'bob'], { MANDATE_PORT: String(await freePort()) });
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.reason, /cannot reach Mandate/);
+
+  // serve, until /healthz answers.
+  let serverLog = '';
+  server = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout?.on('data', (d: Buffer) => { serverLog += d.toString(); });
+  server.stderr?.on('data', (d: Buffer) => { serverLog += d.toString(); });
+  for (let healthy = false; !healthy;) {
+    assert.equal(server.exitCode, null, `mandate serve exited: ${serverLog}`);
+    healthy = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (!healthy) await new Promise((r) => setTimeout(r, 50));
+  }
 
   await ok(['user', 'add', 'alice', '--email', 'alice@example.com']);
   const personToken = (await ok(['login', 'alice'])).trim();
-  assert.match(personToken, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  assert.match(personToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'login prints the person token alone');
 
-  await ok(['server', 'add', 'fs', '--command', 'npx -y @modelcontextprotocol/server-filesystem /tmp', '--tool', 'read_file=internal,read,internal']);
-  const added = JSON.parse(await ok(['agent', 'add', 'report-bot', '--owner', 'alice', '--purpose', 'summarize reports', '--json'])) as { agent: { id: string; spiffe_id: string }; enrollment_token: string };
-  assert.equal(added.agent.spiffe_id, 'spiffe://mandate.local/agent/report-bot');
+  await ok(['server', 'add', 'fs', '--command', 'npx -y @modelcontextprotocol/server-filesystem ./reports', '--tool', 'read_file=internal,read,internal']);
+  const added = JSON.parse(await ok(['agent', 'add', 'report-bot', '--owner', 'alice', '--purpose', 'summarize quarterly reports', '--json'])) as {
+    agent: { id: string; spiffe_id: string; owner: string }; enrollment_token: string;
+  };
+  assert.equal(added.agent.spiffe_id, SPIFFE_ID);
+  assert.equal(added.agent.owner, 'alice');
 
-  const keyFile = join(dataDir, '..', 'report-bot.key.json');
+  const keyFile = join(workDir, 'report-bot.key.json');
   await ok(['agent', 'enroll', '--token', added.enrollment_token, '--key-file', keyFile]);
   assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
-  const reused = await mandate(['agent', 'enroll', '--token', added.enrollment_token, '--key-file', `${keyFile}.2`]);
-  assert.notEqual(reused.code, 0, 'an enrollment token works once');
-  assert.match(reused.stderr, /already been used/);
+  const keyJwk = (JSON.parse(await readFile(keyFile, 'utf8')) as { key: { crv: string; x: string; y: string } }).key;
 
   const granted = JSON.parse(await ok(['grant', '--agent', added.agent.id, '--purpose', 'summarize Q3', '--allow', 'fs/read_file', '--ttl', '10m', '--json'], { MANDATE_TOKEN: personToken })) as {
-    mandate: { id: string; expires_at: string }; mandate_token: string;
+    mandate: { id: string; grantor: string; expires_at: string }; mandate_token: string;
   };
+  assert.equal(granted.mandate.grantor, 'alice');
   const exchanged = JSON.parse(await ok(['token', '--mandate-token', granted.mandate_token, '--key-file', keyFile, '--json'])) as { access_token: string; token_type: string };
   assert.equal(exchanged.token_type, 'DPoP');
   const taskToken = exchanged.access_token;
 
-  // Verified with jsonwebtoken + jwks-rsa against the published JWKS: not our code, not jose.
-  const header = jwt.decode(taskToken, { complete: true })?.header;
-  assert.equal(header?.typ, 'at+jwt');
-  assert.equal(header?.alg, 'ES256');
-  const signingKey = await new JwksClient({ jwksUri: `${url}/.well-known/jwks.json` }).getSigningKey(header?.kid);
-  const claims = await promisify<string, string, jwt.VerifyOptions, jwt.JwtPayload>(jwt.verify)(taskToken, signingKey.getPublicKey(), {
-    algorithms: ['ES256'], audience: `${url}/mcp/fs`, issuer: url,
-  });
-  const keyJwk = (JSON.parse(await readFile(keyFile, 'utf8')) as { key: Record<string, string> }).key;
+  // The task token, verified against the published JWKS by libraries that are not Mandate's.
+  const currentKid = (JSON.parse(await ok(['keys', 'list', '--json'])) as { keys: Array<{ kid: string; state: string }> }).keys.find((k) => k.state === 'current')?.kid;
+  const verified = await verifyWithJwks(taskToken, `${url}/.well-known/jwks.json`, { algorithms: ['ES256'], audience: `${url}/mcp/fs`, issuer: url });
+  assert.equal(verified.header.typ, 'at+jwt');
+  assert.equal(verified.header.alg, 'ES256');
+  assert.equal(verified.header.kid, currentKid, 'signed with the current key');
+  const claims = verified.payload as jwt.JwtPayload;
   assert.deepEqual(Object.keys(claims).sort(), ['act', 'aud', 'client_id', 'cnf', 'exp', 'iat', 'iss', 'jti', 'mandate_id', 'scope', 'sub']);
+  assert.equal(claims.iss, url);
   assert.equal(claims.sub, 'alice');
   assert.equal(claims.aud, `${url}/mcp/fs`);
-  assert.equal(claims.client_id, 'spiffe://mandate.local/agent/report-bot');
-  assert.deepEqual(claims.act, { sub: 'spiffe://mandate.local/agent/report-bot' });
-  assert.equal(claims.mandate_id, granted.mandate.id);
+  assert.equal(claims.client_id, SPIFFE_ID);
   assert.equal(claims.scope, 'fs/read_file');
-  assert.deepEqual(claims.cnf, { jkt: jwkThumbprint({ kty: 'EC', crv: 'P-256', x: keyJwk.x, y: keyJwk.y }) });
-  assert.ok(typeof claims.jti === 'string' && claims.jti.length > 0);
-  assert.ok((claims.exp as number) - (claims.iat as number) <= 300);
-  assert.ok((claims.exp as number) <= Date.parse(granted.mandate.expires_at) / 1000);
+  assert.deepEqual(claims.act, { sub: SPIFFE_ID });
+  assert.equal(claims.mandate_id, granted.mandate.id);
+  assert.deepEqual(claims.cnf, { jkt: thumbprint(keyJwk) });
+  assert.equal(typeof claims.jti, 'string');
+  assert.ok((claims.jti as string).length > 0);
+  const { iat, exp } = claims as { iat: number; exp: number };
+  assert.ok(exp > iat && exp - iat <= 300, `lifetime ${exp - iat} s`);
+  assert.ok(exp <= Date.parse(granted.mandate.expires_at) / 1000, 'the task token does not outlive its mandate');
 
-  assert.equal((await introspect(taskToken)).active, true);
-  const revoked = JSON.parse(await ok(['revoke', granted.mandate.id, '--reason', 'task cancelled', '--json'])) as { revoked: string[] };
+  const introspect = async (): Promise<Record<string, unknown>> => {
+    const response = await fetch(`${url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: taskToken }).toString(),
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()) as Record<string, unknown>;
+  };
+  const live = await introspect();
+  assert.equal(live.active, true);
+  assert.equal(live.mandate_id, granted.mandate.id);
+
+  const revoked = JSON.parse(await ok(['revoke', granted.mandate.id, '--reason', 'task cancelled', '--json'])) as { kind: string; revoked: string[] };
+  assert.equal(revoked.kind, 'mandate');
   assert.deepEqual(revoked.revoked, [granted.mandate.id]);
-  assert.deepEqual(await introspect(taskToken), { active: false });
-  const again = await mandate(['token', '--mandate-token', granted.mandate_token, '--key-file', keyFile]);
-  assert.notEqual(again.code, 0);
-  assert.match(again.stderr, /revoked/);
-});
-
-it('fails with a one-line reason and a non-zero exit', async () => {
-  const usage = await mandate(['grant', '--purpose', 'x', '--allow', 'fs/read_file']);
-  assert.equal(usage.code, 2);
-  assert.equal(usage.stderr.trim().split('\n').length, 1);
-  assert.match(usage.stderr, /--agent is required/);
-
-  const unreachable = await mandate(['user', 'add', 'bob'], { MANDATE_URL: `http://127.0.0.1:${await freePort()}` });
-  assert.equal(unreachable.code, 1);
-  assert.equal(unreachable.stderr.trim().split('\n').length, 1);
-  assert.match(unreachable.stderr, /cannot reach Mandate/);
-
-  const unknown = await mandate(['frobnicate']);
-  assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /unknown command/);
+  assert.deepEqual(await introspect(), { active: false });
+  assert.match((await fails(['token', '--mandate-token', granted.mandate_token, '--key-file', keyFile])).reason, /revoked/, 'no new task token from a revoked mandate');
 });

@@ -132,6 +132,7 @@ export function errorReply(error: unknown, style: ErrorStyle, instance: string):
     return { status: known.status, body: oauthBody(known), headers };
   }
   const headers: Record<string, string> = {};
-  if (known.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${known.message.replace(/["\\]/g, '')}"`;
+  // The description may quote request data (a token's typ, say): keep it to printable ASCII, or the header is refused.
+  if (known.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${known.message.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '?')}"`;
   return { status: known.status, body: problemBody(known, instance), headers, contentType: 'application/problem+json' };
 }

@@ -16,7 +16,8 @@ export function protectedResourceMetadata(publicUrl: string, server: string, too
   };
 }
 
-const quoted = (value: string): string => value.replace(/["\\]/g, '');
+/** A quoted-string header parameter: no quotes or backslashes, printable ASCII only (values may quote request data). */
+const quoted = (value: string): string => value.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '?');
 
 export function challenge(publicUrl: string, server: string, error: string, description: string): string {
   return `DPoP error="${quoted(error)}", error_description="${quoted(description)}", algs="${DPOP_ALGORITHMS.join(' ')}", resource_metadata="${publicUrl}${metadataPath(server)}"`;
