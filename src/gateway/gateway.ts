@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
+import { TOOL_NAME } from '../catalog/servers.ts';
 import { mandateStanding } from '../delegation/introspection.ts';
 import { scopeFromString } from '../delegation/scope.ts';
 import { MandateError } from '../errors.ts';
@@ -145,7 +146,7 @@ export class Gateway {
   async #decide(server: string, { caller, tool }: ToolCall): Promise<{ decision: Decision; policies: string[]; policySetHash: string }> {
     const now = Math.floor(Date.now() / 1000);
     const engine = this.#policy();
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(tool)) {
+    if (!TOOL_NAME.test(tool)) {
       return { decision: { allow: false, code: 'invalid_tool', message: 'denied: the tool name is not valid' }, policies: [], policySetHash: engine.hash };
     }
     const known = (await this.#store.listTools(server)).find((t) => t.name === tool);

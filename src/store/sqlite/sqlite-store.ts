@@ -234,6 +234,11 @@ export class SqliteStore implements Store {
   }
 
   async discoverTools(server: string, names: string[], now: number): Promise<Tool[]> {
+    // Every tools/list comes through here: write (and sync) only when something is new.
+    const known = await this.listTools(server);
+    const knownNames = new Set(known.map((t) => t.name));
+    const discovered = this.#get('SELECT discovered_at FROM servers WHERE name = ?', server)?.discovered_at;
+    if (discovered !== undefined && discovered !== null && names.every((n) => knownNames.has(n))) return known;
     this.#transaction(() => {
       const row = this.#get('SELECT created_at, discovered_at FROM servers WHERE name = ?', server);
       if (!row) return;
