@@ -1,13 +1,31 @@
 // `npm run bench`: Mandate's benchmarks. Speed targets live here, never in tests.
-//   npm run bench            readable tables
-//   npm run bench -- --json  machine-readable results
+//   npm run bench                    every benchmark, readable tables
+//   npm run bench -- gateway         only the named ones (token-exchange, gateway)
+//   npm run bench -- --json          machine-readable results
 import { freePort } from '../src/lib/free-port.ts';
-import { printTokenExchange, tokenExchangeBench } from './token-exchange.ts';
+import { gatewayBench, printGateway, type GatewayBenchResult } from './gateway.ts';
+import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from './token-exchange.ts';
 
-const json = process.argv.includes('--json');
-const results = { node: process.version, tokenExchange: await tokenExchangeBench(await freePort()) };
-if (json) console.log(JSON.stringify(results, null, 2));
-else {
-  console.log(`Mandate benchmarks — node ${process.version}\n`);
-  printTokenExchange(results.tokenExchange);
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const named = args.filter((a) => !a.startsWith('--'));
+const BENCHES = ['token-exchange', 'gateway'];
+const unknown = named.filter((n) => !BENCHES.includes(n));
+if (unknown.length) {
+  console.error(`unknown benchmark: ${unknown.join(', ')} (choose from ${BENCHES.join(', ')})`);
+  process.exit(2);
 }
+const wanted = (name: string) => named.length === 0 || named.includes(name);
+
+const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult } = { node: process.version };
+if (!json) console.log(`Mandate benchmarks — node ${process.version}\n`);
+if (wanted('token-exchange')) {
+  results.tokenExchange = await tokenExchangeBench(await freePort());
+  if (!json) printTokenExchange(results.tokenExchange);
+}
+if (wanted('gateway')) {
+  if (!json && results.tokenExchange) console.log('');
+  results.gateway = await gatewayBench();
+  if (!json) printGateway(results.gateway);
+}
+if (json) console.log(JSON.stringify(results, null, 2));

@@ -11,6 +11,8 @@ export interface Config {
   publicUrl: string;
   trustDomain: string;
   databaseUrl: string | null;
+  /** SQLite commit durability: `normal` survives a killed process, `full` also a power loss. */
+  sqliteSynchronous: 'normal' | 'full';
   mandateDefaultTtl: number;
   mandateMaxTtl: number;
   taskTokenTtl: number;
@@ -61,6 +63,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const trustDomain = overrides.trustDomain ?? env.MANDATE_TRUST_DOMAIN ?? DEFAULTS.trustDomain;
   if (!TRUST_DOMAIN.test(trustDomain)) throw new MandateError('invalid_config', `MANDATE_TRUST_DOMAIN is not a valid SPIFFE trust domain: ${trustDomain}`);
   const mandateMaxTtl = overrides.mandateMaxTtl ?? (env.MANDATE_MAX_MANDATE_TTL ? parseDuration(env.MANDATE_MAX_MANDATE_TTL) : DEFAULTS.mandateMaxTtl);
+  const sqliteSynchronous = overrides.sqliteSynchronous ?? (env.MANDATE_SQLITE_SYNCHRONOUS ?? 'normal').toLowerCase();
+  if (sqliteSynchronous !== 'normal' && sqliteSynchronous !== 'full') {
+    throw new MandateError('invalid_config', `MANDATE_SQLITE_SYNCHRONOUS must be normal or full, got ${env.MANDATE_SQLITE_SYNCHRONOUS}`);
+  }
   return {
     dataDir: resolve(overrides.dataDir ?? env.MANDATE_DATA_DIR ?? DEFAULTS.dataDir),
     host,
@@ -68,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     publicUrl,
     trustDomain,
     databaseUrl: overrides.databaseUrl ?? env.MANDATE_DATABASE_URL ?? null,
+    sqliteSynchronous,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

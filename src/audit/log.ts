@@ -2,11 +2,11 @@
 // turn of the event loop (group commit), and each caller learns only once its event
 // is durable. A caller acknowledges nothing before that; if the store fails, every
 // waiting caller fails with it (and the gateway refuses the request).
-import type { Store } from '../store/types.ts';
-import type { AuditEvent, StoredAuditEvent } from './event.ts';
+import type { AuditEntry, Store } from '../store/types.ts';
+import type { StoredAuditEvent } from './event.ts';
 
 interface Waiting {
-  event: AuditEvent;
+  entry: AuditEntry;
   resolve: (stored: StoredAuditEvent) => void;
   reject: (error: Error) => void;
 }
@@ -20,9 +20,9 @@ export class AuditLog {
     this.#store = store;
   }
 
-  append(event: AuditEvent): Promise<StoredAuditEvent> {
+  append(entry: AuditEntry): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event, resolve, reject });
+      this.#queue.push({ entry, resolve, reject });
       if (!this.#flushing) this.#flushing = new Promise<void>((done) => setImmediate(() => void this.#flush().finally(done)));
     });
   }
@@ -32,7 +32,7 @@ export class AuditLog {
       const batch = this.#queue;
       this.#queue = [];
       try {
-        const stored = await this.#store.appendAuditEvents(batch.map((w) => w.event));
+        const stored = await this.#store.appendAuditEvents(batch.map((w) => w.entry));
         batch.forEach((w, i) => w.resolve(stored[i] as StoredAuditEvent));
       } catch (error) {
         for (const w of batch) w.reject(error as Error);

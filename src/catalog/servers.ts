@@ -1,7 +1,7 @@
 // Upstream servers and their tools. Each tool carries labels (sensitivity, effect,
 // egress); a tool nobody labelled gets the conservative defaults.
 import { badRequest, notFound } from '../errors.ts';
-import type { Server, Store, Tool, ToolLabels, Upstream } from '../store/types.ts';
+import { ENVIRONMENTS, type Environment, type Server, type Store, type Tool, type ToolLabels, type Upstream } from '../store/types.ts';
 
 export const DEFAULT_LABELS: ToolLabels = { sensitivity: 'confidential', effect: 'write', egress: 'external' };
 
@@ -38,6 +38,7 @@ export function parseToolSpec(spec: string): { name: string } & ToolLabels {
 export interface ServerInput {
   name: string;
   upstream: Upstream;
+  environment?: Environment | null;
   tools: Array<{ name: string } & Partial<ToolLabels>>;
 }
 
@@ -77,7 +78,9 @@ export class Catalog {
         firstSeen: now,
       };
     });
-    const server: Server = { name: input.name, upstream: input.upstream, createdAt: now };
+    const environment = input.environment ?? null;
+    if (environment !== null && !ENVIRONMENTS.includes(environment)) throw badRequest('invalid_environment', `environment must be one of ${ENVIRONMENTS.join(', ')}`);
+    const server: Server = { name: input.name, upstream: input.upstream, environment, createdAt: now };
     await this.#store.createServer(server, tools);
     return { server, tools };
   }

@@ -10,7 +10,7 @@ describe('mandate scope', () => {
   });
 
   it('refuses malformed actions', () => {
-    for (const bad of ['fs', '/read', 'fs/', 'FS/read', 'fs/read file', 'fs/*x']) {
+    for (const bad of ['fs', '/read', 'fs/', 'FS/read', 'fs/read file', 'fs/*x', 'fs/prompt:', 'fs/prompt:a b', 'fs/resource:file:///etc', 'fs/resource:']) {
       assert.throws(() => normalizeScope([bad]), (e: unknown) => e instanceof MandateError && e.code === 'invalid_scope', bad);
     }
   });
@@ -21,6 +21,17 @@ describe('mandate scope', () => {
     assert.equal(covers(['fs/read_file'], 'fs/*'), false);
     assert.equal(covers(['fs/read_file'], 'db/read_file'), false);
     assert.deepEqual(notCovered(['fs/read_file'], ['fs/read_file', 'fs/write_file']), ['fs/write_file']);
+  });
+
+  it('names prompts one by one or all together, and resources of a server together', () => {
+    assert.deepEqual(normalizeScope(['fs/prompt:summarize', 'fs/resource:*', 'fs/read_file']), ['fs/prompt:summarize', 'fs/read_file', 'fs/resource:*']);
+    assert.deepEqual(normalizeScope(['fs/prompt:summarize', 'fs/prompt:*']), ['fs/prompt:*']);
+    assert.equal(covers(['fs/prompt:*'], 'fs/prompt:summarize'), true);
+    assert.equal(covers(['fs/*'], 'fs/prompt:summarize'), true);
+    assert.equal(covers(['fs/*'], 'fs/resource:*'), true);
+    assert.equal(covers(['fs/prompt:summarize'], 'fs/prompt:*'), false);
+    assert.equal(covers(['fs/read_file'], 'fs/resource:*'), false);
+    assert.equal(covers(['fs/prompt:*'], 'fs/summarize'), false, 'prompts do not cover a tool of the same name');
   });
 
   it('splits an OAuth scope string', () => {

@@ -1,19 +1,25 @@
-// Mandate scope: a set of `<server>/<tool>` actions, where `<server>/*` stands for
-// every tool of that server. As an OAuth scope it is the space-separated list.
+// Mandate scope: a set of actions on servers. `<server>/<tool>` calls one tool;
+// `<server>/prompt:<name>` gets one prompt and `<server>/prompt:*` any prompt;
+// `<server>/resource:*` reads the server's resources; `<server>/*` stands for all of
+// that server. As an OAuth scope it is the space-separated list.
 import { badRequest } from '../errors.ts';
 import { SERVER_NAME, TOOL_NAME } from '../catalog/servers.ts';
 
 export interface ScopeItem {
   server: string;
-  tool: string; // '*' for every tool
+  /** A tool name, `prompt:<name>`, `prompt:*`, `resource:*`, or `*` for all of the server. */
+  tool: string;
 }
+
+const validAction = (action: string): boolean => action === '*' || TOOL_NAME.test(action) || action === 'resource:*'
+  || (action.startsWith('prompt:') && (action === 'prompt:*' || TOOL_NAME.test(action.slice('prompt:'.length))));
 
 export function parseScopeItem(value: string): ScopeItem {
   const slash = value.indexOf('/');
   const server = value.slice(0, slash);
   const tool = value.slice(slash + 1);
-  if (slash === -1 || !SERVER_NAME.test(server) || (tool !== '*' && !TOOL_NAME.test(tool))) {
-    throw badRequest('invalid_scope', `"${value}" is not an action: use <server>/<tool> or <server>/*`);
+  if (slash === -1 || !SERVER_NAME.test(server) || !validAction(tool)) {
+    throw badRequest('invalid_scope', `"${value}" is not an action: use <server>/<tool>, <server>/prompt:<name>, <server>/prompt:*, <server>/resource:* or <server>/*`);
   }
   return { server, tool };
 }
@@ -25,6 +31,7 @@ export function normalizeScope(values: readonly string[]): string[] {
   const result = new Set<string>();
   for (const item of items) {
     if (item.tool !== '*' && wildcards.has(item.server)) continue;
+    if (item.tool.startsWith('prompt:') && item.tool !== 'prompt:*' && items.some((i) => i.server === item.server && i.tool === 'prompt:*')) continue;
     result.add(`${item.server}/${item.tool}`);
   }
   return [...result].sort();
@@ -37,10 +44,11 @@ export function scopeFromString(value: string): string[] {
   return value.split(' ').filter((v) => v.length > 0);
 }
 
-/** Whether `action` (`server/tool` or `server/*`) is covered by `scope`. */
+/** Whether `action` is covered by `scope` (by itself, its server's `*`, or `prompt:*` for a prompt). */
 export function covers(scope: readonly string[], action: string): boolean {
   if (scope.includes(action)) return true;
-  const { server } = parseScopeItem(action);
+  const { server, tool } = parseScopeItem(action);
+  if (tool.startsWith('prompt:') && scope.includes(`${server}/prompt:*`)) return true;
   return scope.includes(`${server}/*`);
 }
 

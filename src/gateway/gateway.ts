@@ -1,9 +1,8 @@
 // /mcp/<server>: the MCP gateway. Every HTTP request is authenticated (DPoP-bound
 // task token for exactly this resource), the mandate behind it must still stand,
 // and the session it belongs to must be the same agent's under the same mandate.
-// The agent's token never goes upstream: the upstream transport has none.
+// The agent's token never goes upstream: the upstream connection has none.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { TOOL_NAME } from '../catalog/servers.ts';
@@ -14,10 +13,11 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import { authenticateTaskRequest } from '../identity/resource-auth.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
-import type { Store } from '../store/types.ts';
+import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
-import { GatewaySession, type CallerContext, type Decision, type ToolCall } from './session.ts';
-import { toolCallRequest } from './tool-decision.ts';
+import { governedRequest, scopeEntries } from './request.ts';
+import { GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
+import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
 import { openUpstream } from './upstream.ts';
 
 export interface GatewayOptions {
@@ -37,18 +37,15 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_MESSAGE_BYTES) throw new MandateError('body_too_large', `an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes`, { status: 413 });
+    if (size > MAX_MESSAGE_BYTES) throw new TransportError(413, -32000, `an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new MandateError('invalid_json', 'the body is not valid JSON', { status: 400 });
+    throw new TransportError(400, -32700, 'Parse error: the body is not valid JSON');
   }
 }
-
-const isInitialize = (body: unknown): boolean =>
-  (Array.isArray(body) ? body : [body]).some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
 
 export class Gateway {
   readonly #store: Store;
@@ -79,114 +76,165 @@ export class Gateway {
   async handle(req: IncomingMessage, res: ServerResponse, serverName: string, path: string, now: number): Promise<void> {
     const server = await this.#store.getServer(serverName);
     if (!server) return sendJson(res, 404, { error: 'not_found', error_description: `no server named ${serverName} behind this gateway` });
+    const caller = await this.#authenticate(req, res, server, path, now);
+    if (!caller) return;
+    try {
+      await this.#serve(req, res, server, caller);
+    } catch (error) {
+      if (!(error instanceof TransportError)) throw error;
+      sendRpcError(res, error.status, error.rpcCode, error.message);
+    }
+  }
 
-    let caller: CallerContext;
-    let token: string;
+  /** The caller of an authenticated request; otherwise answers 401 (audited) and returns null. */
+  async #authenticate(req: IncomingMessage, res: ServerResponse, server: Server, path: string, now: number): Promise<CallerContext | null> {
     try {
       const claims = authenticateTaskRequest(this.#tokens, {
         authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined, method: req.method ?? 'GET', url: `${this.#options.publicUrl}${path}`,
-      }, { resource: `${this.#options.publicUrl}/mcp/${serverName}`, now, dpopMaxAge: this.#options.dpopMaxAge, notBefore: this.#options.notBefore, replayCache: this.#replay });
+      }, { resource: `${this.#options.publicUrl}/mcp/${server.name}`, now, dpopMaxAge: this.#options.dpopMaxAge, notBefore: this.#options.notBefore, replayCache: this.#replay });
       const standing = await mandateStanding(this.#store, claims, now);
-      // A spent budget refuses calls (as a JSON-RPC error, below), not the connection.
+      // A spent budget refuses calls (as a JSON-RPC error), not the connection.
       if (!standing.active && standing.reason !== 'mandate_exhausted') throw new MandateError(standing.reason, `the task token no longer stands: ${standing.reason.replace(/_/g, ' ')}`, { status: 401, oauthError: 'invalid_token' });
-      caller = {
+      return {
         mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')),
         person: String(claims.sub), agents: actorChain(claims.act), purpose: standing.mandate?.purpose ?? '',
         agent: standing.agent as NonNullable<typeof standing.agent>, grantedAt: standing.mandate?.createdAt ?? now,
       };
-      token = (req.headers.authorization as string).slice('DPoP '.length);
     } catch (error) {
       const failure = error instanceof MandateError ? error : new MandateError('token_invalid', 'the request could not be authenticated', { status: 401, oauthError: 'invalid_token' });
       const oauth = failure.oauthError ?? 'invalid_token';
-      await this.#record({ kind: 'authentication', server: serverName, decision: 'deny', reason: failure.code, outcome: 'denied' }).catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
-      return sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, serverName, oauth, failure.message) });
+      await this.#audit.append(this.#event({ kind: 'authentication', server: server.name, decision: 'deny', reason: failure.code, outcome: 'denied' }))
+        .catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
+      sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, server.name, oauth, failure.message) });
+      return null;
     }
-
-    const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
-    const sessionId = req.headers['mcp-session-id'] as string | undefined;
-    let session: GatewaySession | undefined;
-    if (sessionId !== undefined) {
-      session = this.#sessions.get(sessionId);
-      if (!session || session.server !== serverName) return sendJson(res, 404, { jsonrpc: '2.0', id: null, error: { code: -32001, message: 'session not found: initialize a new one' } });
-      if (session.binding.mandateId !== caller.mandateId || session.binding.clientId !== caller.clientId) {
-        return sendJson(res, 403, { jsonrpc: '2.0', id: null, error: { code: -32001, message: 'this session belongs to another agent or mandate' } });
-      }
-    } else if (req.method === 'POST' && isInitialize(body)) {
-      session = new GatewaySession(serverName, caller, openUpstream(server.upstream, () => undefined), {
-        decideToolCall: (call) => this.#decideToolCall(serverName, call),
-        visibleTools: (c, names) => this.#visibleTools(serverName, c, names),
-        recordResult: (call, outcome) => this.#recordCall(serverName, call, { kind: 'result', decision: 'allow', outcome }).then(() => undefined),
-        onClose: (s) => {
-          if (s.downstream.sessionId) this.#sessions.delete(s.downstream.sessionId);
-        },
-      }, (s) => {
-        if (s.downstream.sessionId) this.#sessions.set(s.downstream.sessionId, s);
-      });
-      try {
-        await session.start();
-      } catch (error) {
-        return sendJson(res, 502, { jsonrpc: '2.0', id: null, error: { code: -32603, message: `the upstream server ${serverName} could not be reached: ${(error as Error).message}` } });
-      }
-    } else {
-      return sendJson(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'no Mcp-Session-Id: start with an initialize request' } });
-    }
-    const auth: AuthInfo = { token, clientId: caller.clientId, scopes: caller.scope, extra: { caller } };
-    await session.downstream.handleRequest(Object.assign(req, { auth }), res, body);
   }
 
-  /** Decides a tools/call and records the decision durably before it takes effect. */
-  async #decideToolCall(server: string, call: ToolCall): Promise<Decision> {
-    const { decision, policies, policySetHash } = await this.#decide(server, call);
-    await this.#recordCall(server, call, decision.allow
-      ? { kind: 'decision', decision: 'allow', policies, policySetHash }
-      : { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash });
-    return decision;
+  /** One authenticated streamable-HTTP request: POST messages, GET the session stream, DELETE the session. */
+  async #serve(req: IncomingMessage, res: ServerResponse, server: Server, caller: CallerContext): Promise<void> {
+    const sessionHeader = req.headers['mcp-session-id'];
+    if (req.method === 'POST') {
+      checkPostHeaders(req.headers);
+      const body = await readJsonBody(req);
+      const messages = parseMessages(body);
+      if (messages.some((m) => m.method === 'initialize')) {
+        if (messages.length > 1) throw new TransportError(400, -32600, 'Invalid Request: initialize must be sent alone');
+        if (sessionHeader !== undefined) throw new TransportError(400, -32600, 'Invalid Request: this session is already initialized');
+        const session = await this.#openSession(server, caller);
+        session.receive(res, messages, false, caller);
+        return;
+      }
+      protocolVersion(req.headers['mcp-protocol-version']);
+      this.#session(sessionHeader, server, caller).receive(res, messages, Array.isArray(body), caller);
+      return;
+    }
+    const session = this.#session(sessionHeader, server, caller);
+    if (req.method === 'GET') {
+      if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new TransportError(406, -32000, 'Not Acceptable: the client must accept text/event-stream');
+      protocolVersion(req.headers['mcp-protocol-version']);
+      session.channel.openStream(res);
+      return;
+    }
+    await session.close();
+    res.writeHead(200, { 'content-type': 'application/json' }).end();
   }
 
-  async #decide(server: string, { caller, tool }: ToolCall): Promise<{ decision: Decision; policies: string[]; policySetHash: string }> {
+  #session(id: string | string[] | undefined, server: Server, caller: CallerContext): GatewaySession {
+    if (typeof id !== 'string') throw new TransportError(400, -32000, 'Bad Request: no Mcp-Session-Id: start with an initialize request');
+    const session = this.#sessions.get(id);
+    if (!session || session.server !== server.name) throw new TransportError(404, -32001, 'Session not found: initialize a new one');
+    if (session.binding.mandateId !== caller.mandateId || session.binding.clientId !== caller.clientId) {
+      throw new TransportError(403, -32001, 'this session belongs to another agent or mandate');
+    }
+    return session;
+  }
+
+  async #openSession(server: Server, caller: CallerContext): Promise<GatewaySession> {
+    const session = new GatewaySession(server.name, caller, openUpstream(server.upstream, () => undefined), {
+      decide: (request) => this.#decideRequest(server, request),
+      visible: (c, method, targets) => this.#visible(server, c, method, targets),
+      recordResult: (request, outcome) => this.#audit.append(this.#requestEvent(server, request, { kind: 'result', decision: 'allow', outcome })).then(() => undefined),
+      onClose: (s) => this.#sessions.delete(s.sessionId),
+    });
+    try {
+      await session.start();
+    } catch (error) {
+      await session.close();
+      throw new TransportError(502, -32603, `the upstream server ${server.name} could not be reached: ${(error as Error).message}`);
+    }
+    this.#sessions.set(session.sessionId, session);
+    return session;
+  }
+
+  /**
+   * Decides a governed request and records the decision durably before it takes
+   * effect. An allowed request is counted against the mandate's budget in the same
+   * transaction that records the decision: counted exactly when recorded.
+   */
+  async #decideRequest(server: Server, request: GovernedRequest): Promise<Decision> {
     const now = Math.floor(Date.now() / 1000);
-    const engine = this.#policy();
-    if (!TOOL_NAME.test(tool)) {
-      return { decision: { allow: false, code: 'invalid_tool', message: 'denied: the tool name is not valid' }, policies: [], policySetHash: engine.hash };
+    const { decision, policies, policySetHash } = await this.#decide(server, request, now);
+    if (!decision.allow) {
+      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash }));
+      return decision;
     }
-    const known = (await this.#store.listTools(server)).find((t) => t.name === tool);
-    const answer = engine.decide(toolCallRequest({ caller, agent: caller.agent, grantedAt: caller.grantedAt }, server, tool, known, now));
+    const { mandateId } = request.caller;
+    let counted: Decision = decision;
+    await this.#audit.append({
+      countCall: { mandateId, now },
+      event: (count) => {
+        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash });
+        counted = count === 'exhausted'
+          ? { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${mandateId} has used all its calls` }
+          : { allow: false, code: 'mandate_not_active', message: `denied: mandate ${mandateId} is no longer active` };
+        return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash });
+      },
+    });
+    return counted;
+  }
+
+  async #decide(server: Server, { caller, method, target }: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string }> {
+    const engine = this.#policy();
+    const what = method === 'tools/call' ? 'tool' : method === 'prompts/get' ? 'prompt' : 'resource';
+    if (method === 'resources/read' ? target.length === 0 || target.length > 2048 : !TOOL_NAME.test(target)) {
+      return { decision: { allow: false, code: `invalid_${what}`, message: `denied: the ${what} name is not valid` }, policies: [], policySetHash: engine.hash };
+    }
+    const tool = method === 'tools/call' ? (await this.#store.listTools(server.name)).find((t) => t.name === target) : undefined;
+    const answer = engine.decide(governedRequest(caller, server, method, target, tool, now));
     const base = { policies: answer.policies, policySetHash: answer.policySetHash };
-    if (answer.decision !== 'allow') {
-      const inScope = caller.scope.includes(`${server}/${tool}`) || caller.scope.includes(`${server}/*`);
-      const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
-        : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
-        : inScope ? ['tool_added_after_grant', `${server}/${tool} appeared after mandate ${caller.mandateId} was granted`]
-        : ['tool_outside_scope', `${server}/${tool} is outside the scope of mandate ${caller.mandateId}`];
-      return { decision: { allow: false, code, message: `denied: ${why}` }, ...base };
-    }
-    const counted = await this.#store.consumeCall(caller.mandateId, now);
-    if (counted === 'exhausted') return { decision: { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${caller.mandateId} has used all its calls` }, ...base };
-    if (counted === 'not_active') return { decision: { allow: false, code: 'mandate_not_active', message: `denied: mandate ${caller.mandateId} is no longer active` }, ...base };
-    return { decision: { allow: true }, ...base };
+    if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
+    const { call, kindWildcard } = scopeEntries(server.name, method, target);
+    const inScope = [call, kindWildcard, `${server.name}/*`].some((entry) => caller.scope.includes(entry));
+    const named = method === 'resources/read' ? `${server.name} resource ${target}` : `${call}`;
+    const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
+      : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
+      : inScope && method === 'tools/call' ? ['tool_added_after_grant', `${call} appeared after mandate ${caller.mandateId} was granted`]
+      : [`${what}_outside_scope`, `${named} is outside the scope of mandate ${caller.mandateId}`];
+    return { decision: { allow: false, code, message: `denied: ${why}` }, ...base };
   }
 
-  /** Records what the upstream offers and keeps what the policy lets this caller use. */
-  async #visibleTools(server: string, caller: CallerContext, names: string[]): Promise<Set<string>> {
+  /** Of what a listing shows, what the policy lets this caller use; tools listed are recorded as discovered. */
+  async #visible(server: Server, caller: CallerContext, method: GovernedMethod, targets: string[]): Promise<Set<string>> {
     const now = Math.floor(Date.now() / 1000);
-    const tools = new Map((await this.#store.discoverTools(server, names, now)).map((t) => [t.name, t]));
+    const tools = method === 'tools/call' ? new Map((await this.#store.discoverTools(server.name, targets.filter((t) => TOOL_NAME.test(t)), now)).map((t) => [t.name, t])) : new Map();
     const engine = this.#policy();
-    return new Set(names.filter((name) => engine.decide(toolCallRequest({ caller, agent: caller.agent, grantedAt: caller.grantedAt }, server, name, tools.get(name), now)).decision === 'allow'));
+    return new Set(targets.filter((target) => engine.decide(governedRequest(caller, server, method, target, tools.get(target), now)).decision === 'allow'));
   }
 
-  #recordCall(server: string, call: ToolCall, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>) {
-    return this.#record({
-      server, person: call.caller.person, agents: call.caller.agents, mandate: call.caller.mandateId, purpose: call.caller.purpose,
-      method: 'tools/call', tool: call.tool, argumentsDigest: argumentsDigest(call.arguments),
-      latencyMs: fields.kind === 'result' ? Math.round((performance.now() - call.started) * 1000) / 1000 : null, ...fields,
+  #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>): AuditEvent {
+    const { caller } = request;
+    return this.#event({
+      server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
+      method: request.method, tool: request.target, argumentsDigest: argumentsDigest(request.arguments),
+      latencyMs: fields.kind === 'result' ? Math.round((performance.now() - request.started) * 1000) / 1000 : null, ...fields,
     });
   }
 
-  #record(fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind' | 'server'>) {
-    return this.#audit.append({
+  #event(fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind' | 'server'>): AuditEvent {
+    return {
       time: Date.now(), person: null, agents: [], mandate: null, purpose: null, method: null, tool: null, argumentsDigest: null, decision: null,
       reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null, ...fields,
-    });
+    };
   }
 }
 

@@ -1,13 +1,13 @@
-// One agent session through the gateway: the downstream streamable-HTTP transport
-// (toward the agent) relayed message by message to its own upstream transport.
-// Requests that act (`tools/call`) are decided before they leave; listings
-// (`tools/list`) are filtered on their way back. Everything else passes unchanged,
-// both ways, including server-initiated requests and notifications.
-import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+// One agent session through the gateway: the agent's streamable-HTTP channel relayed
+// message by message to the session's own upstream connection. Requests that act
+// (`tools/call`, `resources/read`, `prompts/get`) are decided before they leave;
+// listings are filtered on their way back to what the caller may use. Everything
+// else passes unchanged, both ways, including server-initiated requests and
+// notifications. Client messages reach the upstream in the order they arrived.
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Agent } from '../store/types.ts';
+import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
 
 /** Who is on the other end of a request, as the gateway authenticated it. */
 export interface CallerContext {
@@ -25,54 +25,73 @@ export interface CallerContext {
 
 export type Decision = { allow: true } | { allow: false; code: string; message: string };
 
-export interface ToolCall {
+/** The MCP requests the gateway decides, each acting on one named thing of the server. */
+export type GovernedMethod = 'tools/call' | 'resources/read' | 'prompts/get';
+
+export interface GovernedRequest {
   caller: CallerContext;
-  tool: string;
+  method: GovernedMethod;
+  /** The tool or prompt name, or the resource URI. */
+  target: string;
   arguments: unknown;
   /** performance.now() when the request arrived. */
   started: number;
 }
 
+/** Where each governed request names its target, and which listing shows those targets. */
+const GOVERNED: Record<GovernedMethod, string> = { 'tools/call': 'name', 'resources/read': 'uri', 'prompts/get': 'name' };
+const LISTINGS: Record<string, { key: string; field: string; method: GovernedMethod }> = {
+  'tools/list': { key: 'tools', field: 'name', method: 'tools/call' },
+  'prompts/list': { key: 'prompts', field: 'name', method: 'prompts/get' },
+  'resources/list': { key: 'resources', field: 'uri', method: 'resources/read' },
+  'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', method: 'resources/read' },
+};
+
 export interface SessionHooks {
-  /** Decides one tools/call and records the decision; an allow has already counted the call. */
-  decideToolCall: (call: ToolCall) => Promise<Decision>;
-  /** Of the tools an upstream lists, those this caller may use. */
-  visibleTools: (caller: CallerContext, names: string[]) => Promise<Set<string>>;
-  /** Records the result of an allowed call; the answer reaches the agent only after this. */
-  recordResult: (call: ToolCall, outcome: 'ok' | 'error') => Promise<void>;
+  /** Decides one governed request and records the decision; an allowed call has been counted. */
+  decide: (request: GovernedRequest) => Promise<Decision>;
+  /** Of the targets a listing shows, those this caller may use. */
+  visible: (caller: CallerContext, method: GovernedMethod, targets: string[]) => Promise<Set<string>>;
+  /** Records the result of an allowed request; the answer reaches the agent only after this. */
+  recordResult: (request: GovernedRequest, outcome: 'ok' | 'error') => Promise<void>;
   onClose: (session: GatewaySession) => void;
 }
 
 /** JSON-RPC error code for a request the gateway refused (implementation-defined range). */
 export const GATEWAY_DENIED = -32003;
 
-type Message = JSONRPCMessage & { id?: RequestId; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown> };
+interface Pending {
+  method: string;
+  caller: CallerContext;
+  governed?: GovernedRequest;
+}
 
 export class GatewaySession {
   readonly server: string;
   readonly binding: { mandateId: string; clientId: string };
-  readonly downstream: StreamableHTTPServerTransport;
+  readonly channel = new DownstreamChannel();
   readonly #upstream: Transport;
   readonly #hooks: SessionHooks;
-  /** Downstream requests forwarded upstream and not yet answered. */
-  readonly #pending = new Map<RequestId, { method: string; caller: CallerContext; call?: ToolCall }>();
-  /** Progress tokens of pending requests, so upstream notifications reach the right stream. */
+  /** Client requests forwarded upstream and not yet answered. */
+  readonly #pending = new Map<RequestId, Pending>();
+  /** Progress tokens of pending requests, so upstream notifications reach the right answer. */
   readonly #progress = new Map<string | number, RequestId>();
+  /** Client messages are forwarded in arrival order: each waits for the one before. */
+  #forwarding: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(server: string, caller: CallerContext, upstream: Transport, hooks: SessionHooks, onInitialized: (session: GatewaySession) => void) {
+  constructor(server: string, caller: CallerContext, upstream: Transport, hooks: SessionHooks) {
     this.server = server;
     this.binding = { mandateId: caller.mandateId, clientId: caller.clientId };
     this.#upstream = upstream;
     this.#hooks = hooks;
-    this.downstream = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: () => onInitialized(this) });
-    this.downstream.onmessage = (message, extra) => {
-      void this.#fromDownstream(message as Message, (extra?.authInfo?.extra?.caller as CallerContext | undefined) ?? caller);
-    };
-    this.downstream.onclose = () => void this.close();
-    this.#upstream.onmessage = (message) => void this.#fromUpstream(message as Message);
+    this.#upstream.onmessage = (message) => void this.#fromUpstream(message as JsonRpcMessage);
     this.#upstream.onclose = () => void this.close();
     this.#upstream.onerror = () => undefined;
+  }
+
+  get sessionId(): string {
+    return this.channel.sessionId;
   }
 
   start(): Promise<void> {
@@ -83,65 +102,90 @@ export class GatewaySession {
     if (this.#closed) return;
     this.#closed = true;
     this.#hooks.onClose(this);
-    await Promise.allSettled([this.#upstream.close(), this.downstream.close()]);
+    this.channel.close();
+    await this.#upstream.close().catch(() => undefined);
   }
 
-  async #fromDownstream(message: Message, caller: CallerContext): Promise<void> {
+  /** The messages of one POST from the agent, authenticated as `caller`. */
+  receive(res: import('node:http').ServerResponse, messages: JsonRpcMessage[], batch: boolean, caller: CallerContext): void {
     const started = performance.now();
-    const isRequest = message.method !== undefined && message.id !== undefined;
-    let call: ToolCall | undefined;
-    if (isRequest && message.method === 'tools/call') {
-      const tool = typeof message.params?.name === 'string' ? message.params.name : '';
-      call = { caller, tool, arguments: message.params?.arguments, started };
+    this.channel.accept(res, messages, batch);
+    for (const message of messages) {
+      this.#forwarding = this.#forwarding.then(() => this.#fromDownstream(message, caller, started)).catch(() => undefined);
+    }
+  }
+
+  async #fromDownstream(message: JsonRpcMessage, caller: CallerContext, started: number): Promise<void> {
+    if (this.#closed) return;
+    const request = isRequest(message);
+    const id = message.id as RequestId;
+    let governed: GovernedRequest | undefined;
+    if (request && message.method !== undefined && message.method in GOVERNED) {
+      const method = message.method as GovernedMethod;
+      const target = message.params?.[GOVERNED[method]];
+      governed = { caller, method, target: typeof target === 'string' ? target : '', arguments: message.params?.arguments, started };
       let decision: Decision;
       try {
-        decision = await this.#hooks.decideToolCall(call);
+        decision = await this.#hooks.decide(governed);
       } catch (error) {
-        decision = { allow: false, code: 'decision_failed', message: `denied: the call could not be decided and recorded (${(error as Error).message})` };
+        decision = { allow: false, code: 'decision_failed', message: `denied: the request could not be decided and recorded (${(error as Error).message})` };
       }
       if (!decision.allow) {
-        await this.downstream.send({ jsonrpc: '2.0', id: message.id as RequestId, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, tool } } }, { relatedRequestId: message.id as RequestId });
+        this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, method, target: governed.target } } });
         return;
       }
     }
-    if (isRequest) {
-      this.#pending.set(message.id as RequestId, { method: message.method as string, caller, ...(call ? { call } : {}) });
+    if (request) {
+      this.#pending.set(id, { method: message.method as string, caller, ...(governed ? { governed } : {}) });
       const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
-      if (token !== undefined) this.#progress.set(token, message.id as RequestId);
+      if (token !== undefined) this.#progress.set(token, id);
     }
-    await this.#upstream.send(message).catch(async (error: Error) => {
-      if (!isRequest) return;
-      this.#pending.delete(message.id as RequestId);
-      await this.downstream.send({ jsonrpc: '2.0', id: message.id as RequestId, error: { code: -32603, message: `the upstream server is unavailable: ${error.message}` } }, { relatedRequestId: message.id as RequestId });
-    });
+    try {
+      await this.#upstream.send(message as JSONRPCMessage);
+    } catch (error) {
+      if (!request) return;
+      this.#forget(id);
+      this.channel.send({ jsonrpc: '2.0', id, error: { code: -32603, message: `the upstream server is unavailable: ${(error as Error).message}` } });
+    }
   }
 
-  async #fromUpstream(message: Message): Promise<void> {
-    const isResponse = message.method === undefined && message.id !== undefined;
-    if (isResponse) {
-      const pending = this.#pending.get(message.id as RequestId);
-      this.#pending.delete(message.id as RequestId);
-      for (const [token, id] of this.#progress) if (id === message.id) this.#progress.delete(token);
-      if (pending?.call) {
-        const failed = 'error' in message || message.result?.isError === true;
-        try {
-          await this.#hooks.recordResult(pending.call, failed ? 'error' : 'ok');
-        } catch (error) {
-          // Unrecorded, the answer must not reach the agent.
-          message = { jsonrpc: '2.0', id: message.id as RequestId, error: { code: -32603, message: `the result could not be recorded in the audit log (${(error as Error).message})` } } as Message;
-        }
-      }
-      if (pending?.method === 'tools/list' && Array.isArray(message.result?.tools)) {
-        const listed = (message.result.tools as Array<{ name?: unknown }>).filter((t): t is { name: string } => typeof t.name === 'string');
-        const visible = await this.#hooks.visibleTools(pending.caller, listed.map((t) => t.name)).catch(() => new Set<string>());
-        message = { ...message, result: { ...message.result, tools: listed.filter((t) => visible.has(t.name)) } } as Message;
-      }
-      await this.downstream.send(message, { relatedRequestId: message.id as RequestId }).catch(() => undefined);
+  #forget(id: RequestId): Pending | undefined {
+    const pending = this.#pending.get(id);
+    this.#pending.delete(id);
+    for (const [token, requestId] of this.#progress) if (requestId === id) this.#progress.delete(token);
+    return pending;
+  }
+
+  async #fromUpstream(message: JsonRpcMessage): Promise<void> {
+    if (!isResponse(message)) {
+      // Notifications and server-initiated requests: onto the answer of the request they belong to.
+      const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
+      const related = (token !== undefined ? this.#progress.get(token) : undefined) ?? lastKey(this.#pending);
+      this.channel.send(message, related);
       return;
     }
-    // Notifications and server-initiated requests: onto the stream of the request they belong to.
-    const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
-    const related = (token !== undefined ? this.#progress.get(token) : undefined) ?? [...this.#pending.keys()].at(-1);
-    await this.downstream.send(message, related === undefined ? undefined : { relatedRequestId: related }).catch(() => undefined);
+    const pending = this.#forget(message.id as RequestId);
+    if (pending?.governed) {
+      const failed = message.error !== undefined || message.result?.isError === true;
+      try {
+        await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok');
+      } catch (error) {
+        // Unrecorded, the answer must not reach the agent.
+        message = { jsonrpc: '2.0', id: message.id as RequestId, error: { code: -32603, message: `the result could not be recorded in the audit log (${(error as Error).message})` } };
+      }
+    }
+    const listing = pending ? LISTINGS[pending.method] : undefined;
+    if (listing && pending && Array.isArray(message.result?.[listing.key])) {
+      const listed = (message.result[listing.key] as Array<Record<string, unknown>>).filter((item) => typeof item?.[listing.field] === 'string');
+      const visible = await this.#hooks.visible(pending.caller, listing.method, listed.map((item) => item[listing.field] as string)).catch(() => new Set<string>());
+      message = { ...message, result: { ...message.result, [listing.key]: listed.filter((item) => visible.has(item[listing.field] as string)) } };
+    }
+    this.channel.send(message);
   }
+}
+
+function lastKey<K>(map: Map<K, unknown>): K | undefined {
+  let last: K | undefined;
+  for (const key of map.keys()) last = key;
+  return last;
 }

@@ -3,12 +3,11 @@
 // as a hash); the agent spends it to register the public half of a key it made.
 import { MandateError, badRequest, notFound } from '../errors.ts';
 import { newId, newSecret, sha256 } from '../lib/ids.ts';
-import type { Agent, AgentStatus, Environment, Store } from '../store/types.ts';
+import { ENVIRONMENTS, type Agent, type AgentStatus, type Environment, type Store } from '../store/types.ts';
 import { importPublicJwk, jwkThumbprint, publicPart, type JWK } from './jwk.ts';
 import { agentSpiffeId, assertAgentName } from './spiffe.ts';
 
 export const ENROLLMENT_TOKEN_PREFIX = 'mandate_enroll';
-const ENVIRONMENTS: readonly Environment[] = ['dev', 'staging', 'prod'];
 
 export interface AgentsOptions {
   trustDomain: string;

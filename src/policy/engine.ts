@@ -66,9 +66,13 @@ export function splitPolicies(sources: PolicySource[]): LoadedPolicy[] {
   return policies;
 }
 
+/** How many distinct requests a policy set remembers its answers to (oldest forgotten first). */
+const DECISION_MEMORY = 10_000;
+
 export class PolicyEngine {
   readonly hash: string;
   readonly policies: readonly LoadedPolicy[];
+  readonly #decisions = new Map<string, Decision>();
 
   private constructor(policies: LoadedPolicy[], hash: string) {
     this.policies = policies;
@@ -96,7 +100,24 @@ export class PolicyEngine {
     return new PolicyEngine(policies, setHash);
   }
 
+  /**
+   * A decision is a pure function of the request (entities included) and this policy
+   * set, so equal requests are answered from memory. Nothing outside the request is
+   * remembered: a changed agent status, mandate or tool label is a different request.
+   */
   decide(request: AuthorizationRequest): Decision {
+    const key = JSON.stringify(request);
+    const known = this.#decisions.get(key);
+    if (known) return known;
+    const decision = this.#evaluate(request);
+    if (decision.errors.length > 0) return decision; // a failure may be passing: ask again next time
+    if (this.#decisions.size >= DECISION_MEMORY) this.#decisions.delete(this.#decisions.keys().next().value as string);
+    const remembered = Object.freeze({ ...decision, policies: Object.freeze([...decision.policies]) as string[] });
+    this.#decisions.set(key, remembered);
+    return remembered;
+  }
+
+  #evaluate(request: AuthorizationRequest): Decision {
     const deny = (errors: string[]): Decision => ({ decision: 'deny', policies: [], policySetHash: this.hash, errors });
     let answer: cedar.AuthorizationAnswer;
     try {

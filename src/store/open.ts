@@ -15,5 +15,5 @@ export async function openStore(config: Config): Promise<Store> {
   if (!existsSync(config.dataDir)) {
     throw new MandateError('not_initialised', `no data directory at ${config.dataDir}: run \`mandate init\` (or \`mandate serve --init\`)`, { status: 503 });
   }
-  return new SqliteStore(join(config.dataDir, SQLITE_FILE));
+  return new SqliteStore(join(config.dataDir, SQLITE_FILE), { synchronous: config.sqliteSynchronous });
 }

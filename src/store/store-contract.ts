@@ -175,14 +175,15 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
 
     describe('servers and tools', () => {
       it('stores a server with its labelled tools', async () => {
-        const server = { name: 'fs', upstream: { transport: 'stdio' as const, command: 'npx', args: ['-y', 'server-filesystem', '/tmp'] }, createdAt: NOW };
+        const server = { name: 'fs', upstream: { transport: 'stdio' as const, command: 'npx', args: ['-y', 'server-filesystem', '/tmp'] }, environment: 'prod' as const, createdAt: NOW };
         const tools = [
           { server: 'fs', name: 'read_file', sensitivity: 'internal' as const, effect: 'read' as const, egress: 'internal' as const, labelled: true, firstSeen: NOW },
           { server: 'fs', name: 'write_file', sensitivity: 'confidential' as const, effect: 'write' as const, egress: 'external' as const, labelled: false, firstSeen: NOW },
         ];
         await store.createServer(server, tools);
-        await store.createServer({ name: 'web', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, createdAt: NOW }, []);
+        await store.createServer({ name: 'web', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, environment: null, createdAt: NOW }, []);
         assert.deepEqual(await store.getServer('fs'), server);
+        assert.equal((await store.getServer('web'))?.environment, null, 'a server for any environment');
         assert.deepEqual(await store.listTools('fs'), tools);
         assert.deepEqual((await store.listServers()).map((s) => s.name), ['fs', 'web']);
         assert.deepEqual(await store.listTools('web'), []);
@@ -190,7 +191,7 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
       });
 
       it('discovers tools: present since registration at first, stamped when new afterwards', async () => {
-        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, createdAt: NOW }, [
+        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, environment: null, createdAt: NOW }, [
           { server: 'fs', name: 'read_file', sensitivity: 'internal', effect: 'read', egress: 'internal', labelled: true, firstSeen: NOW },
         ]);
         const first = await store.discoverTools('fs', ['read_file', 'list_dir'], NOW + 100);
@@ -202,8 +203,8 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
       });
 
       it('refuses a duplicate server name and leaves its tools alone', async () => {
-        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, createdAt: NOW }, []);
-        const again = store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://b.example' }, createdAt: NOW }, [
+        await store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://a.example' }, environment: null, createdAt: NOW }, []);
+        const again = store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://b.example' }, environment: null, createdAt: NOW }, [
           { server: 'fs', name: 'x', sensitivity: 'public', effect: 'read', egress: 'internal', labelled: true, firstSeen: NOW },
         ]);
         await rejectsWith(again, 'server_exists', 409);
@@ -281,6 +282,30 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(await store.consumeCall('mnd_free', NOW), 'not_active');
         assert.equal(await store.consumeCall('mnd_none', NOW), 'not_active');
         assert.equal((await store.getMandate('mnd_free'))?.callsUsed, 1);
+      });
+
+      it('counts a call exactly when its audit event is recorded, in one transaction', async () => {
+        await store.createMandate(mandate('mnd_counted', bot.id, 'alice', { maxCalls: 1 }));
+        const entry = (n: number) => ({
+          countCall: { mandateId: 'mnd_counted', now: NOW },
+          event: (count: string): AuditEvent => ({
+            kind: 'decision', time: NOW * 1000 + n, server: 'fs', person: 'alice', agents: [], mandate: 'mnd_counted', purpose: null, method: 'tools/call',
+            tool: 'read_file', argumentsDigest: null, decision: count === 'ok' ? 'allow' : 'deny', reason: count === 'ok' ? null : count, policies: [],
+            policySetHash: null, outcome: count === 'ok' ? null : 'denied', latencyMs: null,
+          }),
+        });
+        const stored = await store.appendAuditEvents([entry(1), entry(2)]);
+        assert.deepEqual(stored.map((e) => [e.decision, e.reason]), [['allow', null], ['deny', 'exhausted']]);
+        assert.equal((await store.getMandate('mnd_counted'))?.callsUsed, 1);
+        // An event that cannot be built rolls the whole batch back: no call counted, nothing recorded.
+        await store.createMandate(mandate('mnd_rolled', bot.id, 'alice'));
+        const before = (await store.listAuditEvents({ limit: 100 })).length;
+        await assert.rejects(store.appendAuditEvents([
+          { countCall: { mandateId: 'mnd_rolled', now: NOW }, event: () => entry(3).event('ok') },
+          { countCall: { mandateId: 'mnd_rolled', now: NOW }, event: () => { throw new Error('cannot build'); } },
+        ]));
+        assert.equal((await store.getMandate('mnd_rolled'))?.callsUsed, 0);
+        assert.equal((await store.listAuditEvents({ limit: 100 })).length, before);
       });
 
       it('expires only active mandates past their expiry', async () => {

@@ -21,6 +21,7 @@ export interface Person {
 
 export type AgentStatus = 'active' | 'suspended' | 'retired';
 export type Environment = 'dev' | 'staging' | 'prod';
+export const ENVIRONMENTS: readonly Environment[] = ['dev', 'staging', 'prod'];
 export interface Agent {
   id: string;
   name: string;
@@ -66,6 +67,8 @@ export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'
 export interface Server {
   name: string;
   upstream: Upstream;
+  /** The environment it serves; only agents of that environment may use it. Null: any. */
+  environment: Environment | null;
   createdAt: number;
 }
 
@@ -116,6 +119,16 @@ export interface MandateFilter {
   state?: MandateState;
 }
 
+/** The outcome of counting one call against a mandate's budget. */
+export type CallCount = 'ok' | 'not_active' | 'exhausted';
+
+/** What the audit log appends: an event, or a call to count and the event that records it. */
+export type AuditEntry = AuditEvent | CountedAuditEntry;
+export interface CountedAuditEntry {
+  countCall: { mandateId: string; now: number };
+  event: (count: CallCount) => AuditEvent;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   close(): Promise<void>;
@@ -158,7 +171,7 @@ export interface Store {
    * Counts one call against the mandate, atomically with the checks that it is active,
    * not expired and under its budget; says which check failed otherwise.
    */
-  consumeCall(id: string, now: number): Promise<'ok' | 'not_active' | 'exhausted'>;
+  consumeCall(id: string, now: number): Promise<CallCount>;
   /** Marks active mandates past their expiry as expired; returns their ids. */
   expireMandates(now: number): Promise<string[]>;
 
@@ -174,8 +187,13 @@ export interface Store {
   addAdminCredential(hash: string, now: number): Promise<void>;
   isAdminCredential(hash: string): Promise<boolean>;
 
-  /** Appends events to the hash chain in one transaction; answers them with their sequence numbers and hashes. */
-  appendAuditEvents(events: AuditEvent[]): Promise<StoredAuditEvent[]>;
+  /**
+   * Appends entries to the hash chain in one transaction; answers their events with
+   * sequence numbers and hashes. A counted entry first counts one call against its
+   * mandate (as `consumeCall`) and builds its event from the outcome, so a call is
+   * counted exactly when its decision is recorded.
+   */
+  appendAuditEvents(entries: AuditEntry[]): Promise<StoredAuditEvent[]>;
   /** Events after `afterSeq` (oldest first), or the last `limit` events when `afterSeq` is not given. */
   listAuditEvents(options: { afterSeq?: number; limit: number }): Promise<StoredAuditEvent[]>;
 

@@ -29,11 +29,12 @@ export const ServerView = z.object({
   name: z.string(),
   upstream: z.union([z.object({ transport: z.literal('http'), url: z.string() }), z.object({ transport: z.literal('stdio'), command: z.string(), args: z.array(z.string()) })]),
   resource: z.string().describe('the gateway resource URL to request task tokens for'),
+  environment: z.enum(['dev', 'staging', 'prod']).nullable().describe('only agents of this environment may use it; null: any'),
   tools: z.array(ToolView),
   created_at: time,
 });
 export const serverView = (s: Server, tools: Tool[], resource: string): z.infer<typeof ServerView> => ({
-  name: s.name, upstream: s.upstream, resource,
+  name: s.name, upstream: s.upstream, resource, environment: s.environment,
   tools: tools.map((t) => ({ name: t.name, sensitivity: t.sensitivity, effect: t.effect, egress: t.egress, labelled: t.labelled })), created_at: iso(s.createdAt),
 });
 

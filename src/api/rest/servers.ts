@@ -19,12 +19,13 @@ export const serverRoutes = [
       url: z.string().max(2000).optional(),
       command: z.string().max(2000).optional(),
       args: z.array(z.string().max(2000)).max(100).optional(),
+      environment: z.enum(['dev', 'staging', 'prod']).optional().describe('only agents of this environment may use the server (default: any)'),
       tools: z.array(z.strictObject({ name: z.string().min(1).max(128), ...labels })).max(1000).optional(),
     }).refine((b) => (b.url === undefined) !== (b.command === undefined), { message: 'give exactly one of url and command' }),
     response: ServerView,
     handle: async ({ app, body, now }) => {
       const upstream = body.url !== undefined ? { transport: 'http' as const, url: body.url } : { transport: 'stdio' as const, command: body.command as string, args: body.args ?? [] };
-      const { server, tools } = await app.catalog.add({ name: body.name, upstream, tools: body.tools ?? [] }, now);
+      const { server, tools } = await app.catalog.add({ name: body.name, upstream, environment: body.environment ?? null, tools: body.tools ?? [] }, now);
       return serverView(server, tools, endpoints(app.config.publicUrl).mcpResource(server.name));
     },
   }),

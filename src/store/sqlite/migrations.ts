@@ -124,4 +124,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'servers: when their tools were first discovered',
     sql: `ALTER TABLE servers ADD COLUMN discovered_at INTEGER;`,
   },
+  {
+    version: 4,
+    name: 'servers: the environment they serve',
+    sql: `ALTER TABLE servers ADD COLUMN environment TEXT;`,
+  },
 ];

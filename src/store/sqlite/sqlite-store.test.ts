@@ -139,7 +139,7 @@ describe('SQLite store', () => {
     const { path, cleanup } = await tempFile();
     const store = new SqliteStore(path);
     const tool = { server: 'fs', name: 'read_file', sensitivity: 'internal' as const, effect: 'read' as const, egress: 'internal' as const, labelled: true, firstSeen: NOW };
-    await assert.rejects(store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, createdAt: NOW }, [tool, tool]));
+    await assert.rejects(store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, environment: null, createdAt: NOW }, [tool, tool]));
     assert.equal(await store.getServer('fs'), null);
     assert.deepEqual(await store.listTools('fs'), []);
     await store.close();

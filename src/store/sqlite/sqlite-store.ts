@@ -1,16 +1,22 @@
-// The embedded store: one SQLite file under the data directory, WAL journal,
-// synchronous=FULL so an acknowledged change survives power loss.
+// The embedded store: one SQLite file under the data directory, WAL journal.
+// synchronous=NORMAL (the default) puts every commit in the WAL file before it is
+// acknowledged, so it survives the process being killed (kill -9, a crash); a power
+// loss can drop the last commits. synchronous=FULL also syncs the WAL to disk on
+// every commit and survives power loss, at a cost (MANDATE_SQLITE_SYNCHRONOUS=full).
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
 import { GENESIS_HASH, chainHash, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
 import type { JWK } from '../../identity/jwk.ts';
 import type {
-  Agent, AgentStatus, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
+  Agent, AgentStatus, AuditEntry, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
   Person, PersonStatus, Server, SigningKey, Store, Tool,
 } from '../types.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, SQLInputValue>;
+
+/** How hard a commit is pushed to disk before it is acknowledged (see the header). */
+export type SqliteSynchronous = 'normal' | 'full';
 
 const json = (value: unknown): string => JSON.stringify(value);
 type Column = SQLInputValue | undefined;
@@ -28,7 +34,7 @@ const toAgent = (r: Row): Agent => ({
   environment: r.environment as Agent['environment'], status: r.status as AgentStatus, reviewDue: numOrNull(r.review_due),
   keys: parse<JWK[]>(r.keys), createdAt: num(r.created_at), enrolledAt: numOrNull(r.enrolled_at),
 });
-const toServer = (r: Row): Server => ({ name: String(r.name), upstream: parse(r.upstream), createdAt: num(r.created_at) });
+const toServer = (r: Row): Server => ({ name: String(r.name), upstream: parse(r.upstream), environment: strOrNull(r.environment) as Server['environment'], createdAt: num(r.created_at) });
 const toTool = (r: Row): Tool => ({
   server: String(r.server), name: String(r.name), sensitivity: r.sensitivity as Tool['sensitivity'], effect: r.effect as Tool['effect'],
   egress: r.egress as Tool['egress'], labelled: num(r.labelled) === 1, firstSeen: num(r.first_seen),
@@ -55,9 +61,10 @@ export class SqliteStore implements Store {
   /** Prepared once per SQL text: preparing costs more than running these small statements. */
   readonly #statements = new Map<string, StatementSync>();
 
-  constructor(path: string) {
+  constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL';
+    this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
     this.#migrate();
   }
 
@@ -209,7 +216,7 @@ export class SqliteStore implements Store {
   async createServer(server: Server, tools: Tool[]): Promise<void> {
     try {
       this.#transaction(() => {
-        this.#run('INSERT INTO servers (name, upstream, created_at) VALUES (?, ?, ?)', server.name, json(server.upstream), server.createdAt);
+        this.#run('INSERT INTO servers (name, upstream, environment, created_at) VALUES (?, ?, ?, ?)', server.name, json(server.upstream), server.environment, server.createdAt);
         for (const t of tools) {
           this.#run('INSERT INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)', t.server, t.name, t.sensitivity, t.effect, t.egress, t.labelled ? 1 : 0, t.firstSeen);
         }
@@ -289,7 +296,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async consumeCall(id: string, now: number): Promise<'ok' | 'not_active' | 'exhausted'> {
+  async consumeCall(id: string, now: number): Promise<CallCount> {
+    return this.#countCall(id, now);
+  }
+
+  #countCall(id: string, now: number): CallCount {
     const counted = this.#run(
       "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls)",
       id, now,
@@ -348,12 +359,13 @@ export class SqliteStore implements Store {
 
   // Audit log
 
-  async appendAuditEvents(events: AuditEvent[]): Promise<StoredAuditEvent[]> {
+  async appendAuditEvents(entries: AuditEntry[]): Promise<StoredAuditEvent[]> {
     return this.#transaction(() => {
       const head = this.#get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
       let seq = head ? num(head.seq) : 0;
       let previous = head ? String(head.hash) : GENESIS_HASH;
-      return events.map((event) => {
+      return entries.map((entry) => {
+        const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
         seq += 1;
         previous = chainHash(previous, event);
         this.#run('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, json(event), previous);
