@@ -4,6 +4,7 @@
 // listings are filtered on their way back to what the caller may use. Everything
 // else passes unchanged, both ways, including server-initiated requests and
 // notifications. Client messages reach the upstream in the order they arrived.
+import type { ServerResponse } from 'node:http';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Agent } from '../store/types.ts';
@@ -107,7 +108,7 @@ export class GatewaySession {
   }
 
   /** The messages of one POST from the agent, authenticated as `caller`. */
-  receive(res: import('node:http').ServerResponse, messages: JsonRpcMessage[], batch: boolean, caller: CallerContext): void {
+  receive(res: ServerResponse, messages: JsonRpcMessage[], batch: boolean, caller: CallerContext): void {
     const started = performance.now();
     this.channel.accept(res, messages, batch);
     for (const message of messages) {
