@@ -150,9 +150,9 @@ export class Gateway {
   }
 
   async #openSession(server: Server, caller: CallerContext): Promise<GatewaySession> {
-    const session = new GatewaySession(server.name, caller, openUpstream(server.upstream, () => undefined), {
+    const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream), {
       decide: (request) => this.#decideRequest(server, request),
-      visible: (c, method, targets) => this.#visible(server, c, method, targets),
+      visible: (c, method, targets, listingStartedAt) => this.#visible(server, c, method, targets, listingStartedAt),
       recordResult: (request, outcome) => this.#audit.append(this.#requestEvent(server, request, { kind: 'result', decision: 'allow', outcome })).then(() => undefined),
       onClose: (s) => this.#sessions.delete(s.sessionId),
     });
@@ -214,9 +214,11 @@ export class Gateway {
   }
 
   /** Of what a listing shows, what the policy lets this caller use; tools listed are recorded as discovered. */
-  async #visible(server: Server, caller: CallerContext, method: GovernedMethod, targets: string[]): Promise<Set<string>> {
+  async #visible(server: Server, caller: CallerContext, method: GovernedMethod, targets: string[], listingStartedAt: number): Promise<Set<string>> {
     const now = Math.floor(Date.now() / 1000);
-    const tools = method === 'tools/call' ? new Map((await this.#store.discoverTools(server.name, targets.filter((t) => TOOL_NAME.test(t)), now)).map((t) => [t.name, t])) : new Map();
+    const tools = method === 'tools/call'
+      ? new Map((await this.#store.discoverTools(server.name, targets.filter((t) => TOOL_NAME.test(t)), now, listingStartedAt)).map((t) => [t.name, t]))
+      : new Map();
     const engine = this.#policy();
     return new Set(targets.filter((target) => engine.decide(governedRequest(caller, server, method, target, tools.get(target), now)).decision === 'allow'));
   }

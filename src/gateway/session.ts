@@ -5,10 +5,9 @@
 // else passes unchanged, both ways, including server-initiated requests and
 // notifications. Client messages reach the upstream in the order they arrived.
 import type { ServerResponse } from 'node:http';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Agent } from '../store/types.ts';
 import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
+import type { UpstreamConnection } from './upstream.ts';
 
 /** Who is on the other end of a request, as the gateway authenticated it. */
 export interface CallerContext {
@@ -51,8 +50,8 @@ const LISTINGS: Record<string, { key: string; field: string; method: GovernedMet
 export interface SessionHooks {
   /** Decides one governed request and records the decision; an allowed call has been counted. */
   decide: (request: GovernedRequest) => Promise<Decision>;
-  /** Of the targets a listing shows, those this caller may use. */
-  visible: (caller: CallerContext, method: GovernedMethod, targets: string[]) => Promise<Set<string>>;
+  /** Of the targets a listing shows, those this caller may use; `listingStartedAt`: when its first page was asked for. */
+  visible: (caller: CallerContext, method: GovernedMethod, targets: string[], listingStartedAt: number) => Promise<Set<string>>;
   /** Records the result of an allowed request; the answer reaches the agent only after this. */
   recordResult: (request: GovernedRequest, outcome: 'ok' | 'error') => Promise<void>;
   onClose: (session: GatewaySession) => void;
@@ -65,30 +64,36 @@ interface Pending {
   method: string;
   caller: CallerContext;
   governed?: GovernedRequest;
+  /** For a listing: when its first page was asked for (seconds). */
+  listingStartedAt?: number;
 }
+
+/** How long a listing's later pages count as part of it. */
+const LISTING_WINDOW_SECONDS = 60;
 
 export class GatewaySession {
   readonly server: string;
   readonly binding: { mandateId: string; clientId: string };
   readonly channel = new DownstreamChannel();
-  readonly #upstream: Transport;
+  readonly #upstream: UpstreamConnection;
   readonly #hooks: SessionHooks;
   /** Client requests forwarded upstream and not yet answered. */
   readonly #pending = new Map<RequestId, Pending>();
   /** Progress tokens of pending requests, so upstream notifications reach the right answer. */
   readonly #progress = new Map<string | number, RequestId>();
+  /** Cursors the upstream handed out, with when the listing they continue began. */
+  readonly #cursors = new Map<string, number>();
   /** Client messages are forwarded in arrival order: each waits for the one before. */
   #forwarding: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(server: string, caller: CallerContext, upstream: Transport, hooks: SessionHooks) {
+  constructor(server: string, caller: CallerContext, upstream: UpstreamConnection, hooks: SessionHooks) {
     this.server = server;
     this.binding = { mandateId: caller.mandateId, clientId: caller.clientId };
     this.#upstream = upstream;
     this.#hooks = hooks;
-    this.#upstream.onmessage = (message) => void this.#fromUpstream(message as JsonRpcMessage);
+    this.#upstream.onmessage = (message, related) => void this.#fromUpstream(message, related);
     this.#upstream.onclose = () => void this.close();
-    this.#upstream.onerror = () => undefined;
   }
 
   get sessionId(): string {
@@ -137,17 +142,25 @@ export class GatewaySession {
       }
     }
     if (request) {
-      this.#pending.set(id, { method: message.method as string, caller, ...(governed ? { governed } : {}) });
+      const pending: Pending = { method: message.method as string, caller, ...(governed ? { governed } : {}) };
+      if (LISTINGS[pending.method]) pending.listingStartedAt = this.#listingStart(message.params?.cursor);
+      this.#pending.set(id, pending);
       const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
       if (token !== undefined) this.#progress.set(token, id);
     }
     try {
-      await this.#upstream.send(message as JSONRPCMessage);
+      await this.#upstream.send(message);
     } catch (error) {
       if (!request) return;
       this.#forget(id);
       this.channel.send({ jsonrpc: '2.0', id, error: { code: -32603, message: `the upstream server is unavailable: ${(error as Error).message}` } });
     }
+  }
+
+  #listingStart(cursor: unknown): number {
+    const now = Math.floor(Date.now() / 1000);
+    const started = typeof cursor === 'string' ? this.#cursors.get(cursor) : undefined;
+    return started !== undefined && now - started <= LISTING_WINDOW_SECONDS ? started : now;
   }
 
   #forget(id: RequestId): Pending | undefined {
@@ -157,11 +170,13 @@ export class GatewaySession {
     return pending;
   }
 
-  async #fromUpstream(message: JsonRpcMessage): Promise<void> {
+  async #fromUpstream(message: JsonRpcMessage, relatedRequestId?: RequestId): Promise<void> {
     if (!isResponse(message)) {
-      // Notifications and server-initiated requests: onto the answer of the request they belong to.
+      // Notifications and server-initiated requests: onto the answer of the request they
+      // belong to, as the upstream transport says, or by progress token, or the latest.
       const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
-      const related = (token !== undefined ? this.#progress.get(token) : undefined) ?? lastKey(this.#pending);
+      const related = (relatedRequestId !== undefined && this.#pending.has(relatedRequestId) ? relatedRequestId : undefined)
+        ?? (token !== undefined ? this.#progress.get(token) : undefined) ?? lastKey(this.#pending);
       this.channel.send(message, related);
       return;
     }
@@ -178,7 +193,9 @@ export class GatewaySession {
     const listing = pending ? LISTINGS[pending.method] : undefined;
     if (listing && pending && Array.isArray(message.result?.[listing.key])) {
       const listed = (message.result[listing.key] as Array<Record<string, unknown>>).filter((item) => typeof item?.[listing.field] === 'string');
-      const visible = await this.#hooks.visible(pending.caller, listing.method, listed.map((item) => item[listing.field] as string)).catch(() => new Set<string>());
+      const started = pending.listingStartedAt ?? Math.floor(Date.now() / 1000);
+      if (typeof message.result.nextCursor === 'string' && this.#cursors.size < 1000) this.#cursors.set(message.result.nextCursor, started);
+      const visible = await this.#hooks.visible(pending.caller, listing.method, listed.map((item) => item[listing.field] as string), started).catch(() => new Set<string>());
       message = { ...message, result: { ...message.result, [listing.key]: listed.filter((item) => visible.has(item[listing.field] as string)) } };
     }
     this.channel.send(message);

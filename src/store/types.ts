@@ -156,9 +156,11 @@ export interface Store {
   /**
    * Records tools an upstream offers that were not known yet, with the conservative
    * default labels. On a server's first discovery they count as present since the
-   * server was registered; afterwards they are stamped `now`. Returns all its tools.
+   * server was registered; afterwards they are stamped `now`. `listingStartedAt` is
+   * when the listing they come from began (its first page): later pages of the first
+   * listing are part of the first discovery. Returns all its tools.
    */
-  discoverTools(server: string, names: string[], now: number): Promise<Tool[]>;
+  discoverTools(server: string, names: string[], now: number, listingStartedAt?: number): Promise<Tool[]>;
 
   createMandate(mandate: Mandate): Promise<void>;
   getMandate(id: string): Promise<Mandate | null>;

@@ -240,7 +240,7 @@ export class SqliteStore implements Store {
     return this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map(toTool);
   }
 
-  async discoverTools(server: string, names: string[], now: number): Promise<Tool[]> {
+  async discoverTools(server: string, names: string[], now: number, listingStartedAt: number = now): Promise<Tool[]> {
     // Every tools/list comes through here: write (and sync) only when something is new.
     const known = await this.listTools(server);
     const knownNames = new Set(known.map((t) => t.name));
@@ -249,11 +249,12 @@ export class SqliteStore implements Store {
     this.#transaction(() => {
       const row = this.#get('SELECT created_at, discovered_at FROM servers WHERE name = ?', server);
       if (!row) return;
-      const firstSeen = row.discovered_at === null ? num(row.created_at) : now;
+      const firstListing = row.discovered_at === null || num(row.discovered_at) === listingStartedAt;
+      const firstSeen = firstListing ? num(row.created_at) : now;
       for (const name of names) {
         this.#run("INSERT OR IGNORE INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, 'confidential', 'write', 'external', 0, ?)", server, name, firstSeen);
       }
-      if (row.discovered_at === null) this.#run('UPDATE servers SET discovered_at = ? WHERE name = ?', now, server);
+      if (row.discovered_at === null) this.#run('UPDATE servers SET discovered_at = ? WHERE name = ?', listingStartedAt, server);
     });
     return this.listTools(server);
   }

@@ -1,0 +1,216 @@
+// An upstream MCP server run by Mandate as a child process, speaking newline-delimited
+// JSON-RPC on stdin/stdout. Mandate supervises it: stderr is captured (its last lines
+// are logged when the process ends unexpectedly), a crash fails the requests it left
+// unanswered and restarts the process with exponential backoff, replaying the
+// session's initialization so the agent's session carries on; too many crashes in a
+// row end the session. Closing ends stdin, then SIGTERM, then SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
+import { isRequest, isResponse } from './streamable-http.ts';
+import type { UpstreamConnection } from './upstream.ts';
+
+export interface StdioSpec {
+  command: string;
+  args: string[];
+}
+
+export interface SupervisionOptions {
+  /** First restart delay; doubles per consecutive crash up to `maxDelayMs`. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Consecutive crashes (without a successful restart in between) before giving up. */
+  maxRestarts: number;
+  /** How long a closing process gets after stdin ends, and again after SIGTERM. */
+  graceMs: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_SUPERVISION: SupervisionOptions = {
+  initialDelayMs: 100, maxDelayMs: 5_000, maxRestarts: 5, graceMs: 2_000, log: (line) => console.error(line),
+};
+
+const STDERR_LINES = 20;
+const MAX_LINE = 16 * 1024 * 1024;
+const REPLAY_ID = '__mandate_reinitialize__';
+
+export class StdioUpstream implements UpstreamConnection {
+  onmessage?: (message: JsonRpcMessage, relatedRequestId?: RequestId) => void;
+  onclose?: () => void;
+  readonly #spec: StdioSpec;
+  readonly #name: string;
+  readonly #options: SupervisionOptions;
+  #child: ChildProcess | null = null;
+  #state: 'idle' | 'running' | 'restarting' | 'closed' = 'idle';
+  #stdout = '';
+  readonly #stderr: string[] = [];
+  /** Requests sent to the current process and not answered yet. */
+  readonly #unanswered = new Set<RequestId>();
+  /** Messages waiting for a restarted process to be initialized. */
+  #queue: JsonRpcMessage[] = [];
+  #initialize: JsonRpcMessage | null = null;
+  #initialized = false;
+  #crashes = 0;
+  #replaying: { resolve: () => void } | null = null;
+
+  constructor(spec: StdioSpec, name: string, options: Partial<SupervisionOptions> = {}) {
+    this.#spec = spec;
+    this.#name = name;
+    this.#options = { ...DEFAULT_SUPERVISION, ...options };
+  }
+
+  /** The pid of the current process (for tests and operators). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    await this.#spawn();
+    this.#state = 'running';
+  }
+
+  async send(message: JsonRpcMessage): Promise<void> {
+    if (this.#state === 'closed') throw new Error(`the upstream server ${this.#name} is not running`);
+    if (message.method === 'initialize' && this.#initialize === null) this.#initialize = message;
+    if (message.method === 'notifications/initialized') this.#initialized = true;
+    if (this.#state === 'restarting') {
+      this.#queue.push(message);
+      return;
+    }
+    this.#write(message);
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    const child = this.#child;
+    if (child) await stop(child, this.#options.graceMs);
+    this.onclose?.();
+  }
+
+  #write(message: JsonRpcMessage): void {
+    if (isRequest(message)) this.#unanswered.add(message.id as RequestId);
+    this.#child?.stdin?.write(`${JSON.stringify(message)}\n`);
+  }
+
+  #spawn(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.#spec.command, this.#spec.args, { stdio: ['pipe', 'pipe', 'pipe'], env: process.env, windowsHide: true });
+      this.#child = child;
+      this.#stdout = '';
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#read(chunk));
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        for (const line of chunk.split('\n')) {
+          if (!line.trim()) continue;
+          this.#stderr.push(line.slice(0, 1000));
+          if (this.#stderr.length > STDERR_LINES) this.#stderr.shift();
+        }
+      });
+      child.stdin?.on('error', () => undefined); // a dead process: seen on 'exit'
+      child.once('exit', (code, signal) => {
+        if (this.#child === child && (this.#state === 'running' || this.#state === 'restarting')) this.#crashed(child, code, signal ?? undefined);
+      });
+    });
+  }
+
+  #read(chunk: string): void {
+    this.#stdout += chunk;
+    if (this.#stdout.length > MAX_LINE) {
+      this.#options.log(`mandate: upstream ${this.#name} wrote a line longer than ${MAX_LINE} bytes; it is dropped`);
+      this.#stdout = '';
+      return;
+    }
+    let newline: number;
+    while ((newline = this.#stdout.indexOf('\n')) !== -1) {
+      const line = this.#stdout.slice(0, newline).trim();
+      this.#stdout = this.#stdout.slice(newline + 1);
+      if (!line) continue;
+      let message: JsonRpcMessage;
+      try {
+        message = JSON.parse(line) as JsonRpcMessage;
+      } catch {
+        continue; // not protocol output (a stray print): ignored
+      }
+      if (typeof message !== 'object' || message === null || message.jsonrpc !== '2.0') continue;
+      this.#deliver(message);
+    }
+  }
+
+  #deliver(message: JsonRpcMessage): void {
+    if (isResponse(message)) {
+      if (message.id === REPLAY_ID) {
+        this.#replaying?.resolve();
+        return;
+      }
+      this.#unanswered.delete(message.id as RequestId);
+    }
+    this.onmessage?.(message);
+  }
+
+  #crashed(child: ChildProcess, code: number | null, detail?: string): void {
+    this.#child = null;
+    const how = code !== null ? `exited with code ${code}` : `ended (${detail ?? 'unknown'})`;
+    const tail = this.#stderr.length ? `; its last stderr lines:\n  ${this.#stderr.join('\n  ')}` : '';
+    this.#options.log(`mandate: upstream ${this.#name} (pid ${child.pid ?? '?'}) ${how}${tail}`);
+    for (const id of this.#unanswered) {
+      this.onmessage?.({ jsonrpc: '2.0', id, error: { code: -32603, message: `the upstream server ${this.#name} ${how} before answering; it is being restarted` } });
+    }
+    this.#unanswered.clear();
+    this.#crashes += 1;
+    if (this.#crashes > this.#options.maxRestarts) {
+      this.#options.log(`mandate: upstream ${this.#name} crashed ${this.#crashes} times in a row; its session ends`);
+      void this.close();
+      return;
+    }
+    this.#state = 'restarting';
+    const delay = Math.min(this.#options.maxDelayMs, this.#options.initialDelayMs * 2 ** (this.#crashes - 1));
+    setTimeout(() => void this.#restart(), delay).unref();
+  }
+
+  async #restart(): Promise<void> {
+    if (this.#state !== 'restarting') return;
+    let child: ChildProcess | null = null;
+    try {
+      const spawned = this.#spawn();
+      child = this.#child;
+      await spawned;
+      if (this.#initialize) {
+        await new Promise<void>((resolve, reject) => {
+          this.#replaying = { resolve };
+          this.#child?.stdin?.write(`${JSON.stringify({ ...this.#initialize, id: REPLAY_ID })}\n`);
+          setTimeout(() => reject(new Error('no answer to initialize')), 10_000).unref();
+        });
+        this.#replaying = null;
+        if (this.#initialized) this.#child?.stdin?.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+      }
+    } catch (error) {
+      this.#replaying = null;
+      if (child && this.#child === child) {
+        if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL'); // its exit counts as the crash
+        else this.#crashed(child, null, (error as Error).message);
+      }
+      return;
+    }
+    if (this.#state !== 'restarting') return;
+    this.#state = 'running';
+    this.#crashes = 0;
+    this.#options.log(`mandate: upstream ${this.#name} restarted (pid ${this.#child?.pid ?? '?'})`);
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const message of queued) this.#write(message);
+  }
+}
+
+/** Ends a child the way MCP asks: close stdin, then SIGTERM, then SIGKILL. */
+async function stop(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+  child.stdin?.end();
+  if (await within(graceMs)) return;
+  child.kill('SIGTERM');
+  if (await within(graceMs)) return;
+  child.kill('SIGKILL');
+  await exited;
+}
