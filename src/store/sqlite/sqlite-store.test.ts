@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { MandateError } from '../../errors.ts';
-import { agent, person, storeContract } from '../store-contract.ts';
+import { agent, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteStore } from './sqlite-store.ts';
 
@@ -54,6 +54,31 @@ describe('SQLite store', () => {
     const db = new DatabaseSync(path);
     assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
     db.close();
+    await cleanup();
+  });
+
+  it('never answers from memory after another connection changed the state', async () => {
+    const { path, cleanup } = await tempFile();
+    const gateway = new SqliteStore(path);
+    const admin = new SqliteStore(path);
+    await admin.createPerson(person('alice'));
+    const bot = agent('bot', 'alice');
+    await admin.createAgent(bot, { tokenHash: 'hash-bot', agentId: bot.id, expiresAt: NOW + 900 });
+    await admin.createMandate(mandate('mnd_1', bot.id, 'alice'));
+    // The gateway's connection reads (and remembers) the state...
+    assert.equal((await gateway.getMandate('mnd_1'))?.state, 'active');
+    assert.equal((await gateway.getAgent(bot.id))?.status, 'active');
+    assert.equal(await gateway.isTokenIdRevoked('jti-1', NOW), false);
+    // ...another connection revokes, suspends and revokes a token...
+    await admin.endMandate('mnd_1', 'revoked', 'stop', NOW);
+    await admin.setAgentStatus(bot.id, 'suspended');
+    await admin.revokeTokenId('jti-1', NOW + 60);
+    // ...and the very next read sees it.
+    assert.equal((await gateway.getMandate('mnd_1'))?.state, 'revoked');
+    assert.equal((await gateway.getAgent(bot.id))?.status, 'suspended');
+    assert.equal(await gateway.isTokenIdRevoked('jti-1', NOW), true);
+    await gateway.close();
+    await admin.close();
     await cleanup();
   });
 

@@ -60,6 +60,14 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   /** Prepared once per SQL text: preparing costs more than running these small statements. */
   readonly #statements = new Map<string, StatementSync>();
+  /**
+   * What the gateway reads on every request (mandates, agents, people, servers, tools,
+   * revoked token ids), kept in memory. Every write of this process drops it (the
+   * call-count update drops only its mandate), and so does a commit by any other
+   * connection, seen through `PRAGMA data_version`: nothing remembered outlives a change.
+   */
+  readonly #memo = new Map<string, unknown>();
+  #memoVersion = -1;
 
   constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.#db = new DatabaseSync(path);
@@ -98,7 +106,13 @@ export class SqliteStore implements Store {
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
     return this.#statement(sql).get(...params) as Row | undefined;
   }
+  /** A write: whatever is remembered may have changed. */
   #run(sql: string, ...params: SQLInputValue[]): number {
+    this.#memo.clear();
+    return this.#write(sql, ...params);
+  }
+  /** A write that changes nothing remembered (or forgets what it changes itself). */
+  #write(sql: string, ...params: SQLInputValue[]): number {
     return Number(this.#statement(sql).run(...params).changes);
   }
   #transaction<T>(work: () => T): T {
@@ -109,8 +123,22 @@ export class SqliteStore implements Store {
       return result;
     } catch (error) {
       this.#db.exec('ROLLBACK');
+      this.#memo.clear();
       throw error;
     }
+  }
+  #remember<T>(key: string, read: () => T): T {
+    const version = Number(this.#get('PRAGMA data_version')?.data_version);
+    if (version !== this.#memoVersion) {
+      this.#memo.clear();
+      this.#memoVersion = version;
+    }
+    if (this.#memo.has(key)) return this.#memo.get(key) as T;
+    const value = read();
+    if (value !== null && typeof value === 'object') Object.freeze(value);
+    if (this.#memo.size >= 10_000) this.#memo.clear();
+    this.#memo.set(key, value);
+    return value;
   }
 
   async close(): Promise<void> {
@@ -133,8 +161,10 @@ export class SqliteStore implements Store {
   }
 
   async getPerson(id: string): Promise<Person | null> {
-    const row = this.#get('SELECT * FROM people WHERE id = ?', id);
-    return row ? toPerson(row) : null;
+    return this.#remember(`person:${id}`, () => {
+      const row = this.#get('SELECT * FROM people WHERE id = ?', id);
+      return row ? toPerson(row) : null;
+    });
   }
 
   async listPeople(): Promise<Person[]> {
@@ -174,8 +204,10 @@ export class SqliteStore implements Store {
   }
 
   async getAgent(id: string): Promise<Agent | null> {
-    const row = this.#get('SELECT * FROM agents WHERE id = ?', id);
-    return row ? toAgent(row) : null;
+    return this.#remember(`agent:${id}`, () => {
+      const row = this.#get('SELECT * FROM agents WHERE id = ?', id);
+      return row ? toAgent(row) : null;
+    });
   }
 
   async getAgentBySpiffeId(spiffeId: string): Promise<Agent | null> {
@@ -228,8 +260,10 @@ export class SqliteStore implements Store {
   }
 
   async getServer(name: string): Promise<Server | null> {
-    const row = this.#get('SELECT * FROM servers WHERE name = ?', name);
-    return row ? toServer(row) : null;
+    return this.#remember(`server:${name}`, () => {
+      const row = this.#get('SELECT * FROM servers WHERE name = ?', name);
+      return row ? toServer(row) : null;
+    });
   }
 
   async listServers(): Promise<Server[]> {
@@ -237,7 +271,7 @@ export class SqliteStore implements Store {
   }
 
   async listTools(server: string): Promise<Tool[]> {
-    return this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map(toTool);
+    return this.#remember(`tools:${server}`, () => this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map((row) => Object.freeze(toTool(row))));
   }
 
   async discoverTools(server: string, names: string[], now: number, listingStartedAt: number = now): Promise<Tool[]> {
@@ -269,8 +303,10 @@ export class SqliteStore implements Store {
   }
 
   async getMandate(id: string): Promise<Mandate | null> {
-    const row = this.#get('SELECT * FROM mandates WHERE id = ?', id);
-    return row ? toMandate(row) : null;
+    return this.#remember(`mandate:${id}`, () => {
+      const row = this.#get('SELECT * FROM mandates WHERE id = ?', id);
+      return row ? toMandate(row) : null;
+    });
   }
 
   async listMandates(filter: MandateFilter = {}): Promise<Mandate[]> {
@@ -302,7 +338,8 @@ export class SqliteStore implements Store {
   }
 
   #countCall(id: string, now: number): CallCount {
-    const counted = this.#run(
+    this.#memo.delete(`mandate:${id}`);
+    const counted = this.#write(
       "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls)",
       id, now,
     );
@@ -369,7 +406,7 @@ export class SqliteStore implements Store {
         const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
         seq += 1;
         previous = chainHash(previous, event);
-        this.#run('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, json(event), previous);
+        this.#write('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, json(event), previous);
         return { ...event, seq, hash: previous };
       });
     });
@@ -397,6 +434,7 @@ export class SqliteStore implements Store {
   }
 
   async isTokenIdRevoked(jti: string, now: number): Promise<boolean> {
-    return this.#get('SELECT 1 FROM revoked_tokens WHERE jti = ? AND expires_at >= ?', jti, now) !== undefined;
+    const until = this.#remember(`revoked:${jti}`, () => numOrNull(this.#get('SELECT expires_at FROM revoked_tokens WHERE jti = ?', jti)?.expires_at));
+    return until !== null && until >= now;
   }
 }
