@@ -169,12 +169,15 @@ describe('tools an upstream adds later', () => {
 
     const underWide = await connect([], { server: 'growing', scenario: wide });
     assert.deepEqual((await underWide.client.listTools()).tools.map((t) => t.name), ['early']);
+    const from = ((await h.api('GET', '/api/v1/audit/events?limit=1')).body.events as Array<{ seq: number }>)[0]?.seq ?? 0;
     await assert.rejects(underWide.client.callTool({ name: 'late', arguments: {} }), (error: unknown) => {
       assert.ok(error instanceof McpError);
       assert.equal((error.data as { code: string }).code, 'tool_added_after_grant');
       assert.match(error.message, /growing\/late appeared after mandate mnd_/);
       return true;
     });
+    const recorded = (await h.api('GET', `/api/v1/audit/events?after=${from}&limit=10`)).body.events as Array<Record<string, unknown>>;
+    assert.deepEqual(recorded.map((e) => [e.kind, e.server, e.tool, e.decision, e.reason]), [['decision', 'growing', 'late', 'deny', 'tool_added_after_grant']]);
     assert.match(JSON.stringify((await underWide.client.callTool({ name: 'early', arguments: {} })).content), /early ran/);
     await underWide.client.close();
 
@@ -260,7 +263,9 @@ describe('gateway authentication', () => {
     const response = await post({});
     assert.equal(response.status, 401);
     const challenge = String(response.headers.get('www-authenticate'));
-    assert.match(challenge, /^DPoP error="invalid_token"/);
+    // No credential at all: the challenge names no error (RFC 6750 §3.1), only how to get one.
+    assert.match(challenge, /^DPoP algs="ES256[^"]*", resource_metadata=/);
+    assert.doesNotMatch(challenge, /error=/);
     assert.match(challenge, new RegExp(`resource_metadata="${h.url}/.well-known/oauth-protected-resource/mcp/everything"`));
     const metadata = (await h.api('GET', '/.well-known/oauth-protected-resource/mcp/everything', { token: null })).body;
     assert.equal(metadata.resource, `${h.url}/mcp/everything`);

@@ -105,7 +105,7 @@ export class Gateway {
       const oauth = failure.oauthError ?? 'invalid_token';
       await this.#audit.append(this.#event({ kind: 'authentication', server: server.name, decision: 'deny', reason: failure.code, outcome: 'denied' }))
         .catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
-      sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, server.name, oauth, failure.message) });
+      sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, server.name, failure.code === 'token_missing' ? null : oauth, failure.message) });
       return null;
     }
   }

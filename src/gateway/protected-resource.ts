@@ -19,6 +19,8 @@ export function protectedResourceMetadata(publicUrl: string, server: string, too
 /** A quoted-string header parameter: no quotes or backslashes, printable ASCII only (values may quote request data). */
 const quoted = (value: string): string => value.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '?');
 
-export function challenge(publicUrl: string, server: string, error: string, description: string): string {
-  return `DPoP error="${quoted(error)}", error_description="${quoted(description)}", algs="${DPOP_ALGORITHMS.join(' ')}", resource_metadata="${publicUrl}${metadataPath(server)}"`;
+/** The challenge of a 401; without `error` (null) for a request that carried no credential at all (RFC 6750 §3.1). */
+export function challenge(publicUrl: string, server: string, error: string | null, description: string): string {
+  const why = error === null ? '' : `error="${quoted(error)}", error_description="${quoted(description)}", `;
+  return `DPoP ${why}algs="${DPOP_ALGORITHMS.join(' ')}", resource_metadata="${publicUrl}${metadataPath(server)}"`;
 }

@@ -73,7 +73,8 @@ describe('SQLite store', () => {
     await admin.endMandate('mnd_1', 'revoked', 'stop', NOW);
     await admin.setAgentStatus(bot.id, 'suspended');
     await admin.revokeTokenId('jti-1', NOW + 60);
-    // ...and the very next read sees it.
+    // ...and the next request (a later turn of the event loop) sees it.
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal((await gateway.getMandate('mnd_1'))?.state, 'revoked');
     assert.equal((await gateway.getAgent(bot.id))?.status, 'suspended');
     assert.equal(await gateway.isTokenIdRevoked('jti-1', NOW), true);

@@ -68,6 +68,7 @@ export class SqliteStore implements Store {
    */
   readonly #memo = new Map<string, unknown>();
   #memoVersion = -1;
+  #memoChecked = false;
 
   constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.#db = new DatabaseSync(path);
@@ -128,10 +129,17 @@ export class SqliteStore implements Store {
     }
   }
   #remember<T>(key: string, read: () => T): T {
-    const version = Number(this.#get('PRAGMA data_version')?.data_version);
-    if (version !== this.#memoVersion) {
-      this.#memo.clear();
-      this.#memoVersion = version;
+    // Another connection's commits are looked for once per turn of the event loop.
+    if (!this.#memoChecked) {
+      this.#memoChecked = true;
+      setImmediate(() => {
+        this.#memoChecked = false;
+      });
+      const version = Number(this.#get('PRAGMA data_version')?.data_version);
+      if (version !== this.#memoVersion) {
+        this.#memo.clear();
+        this.#memoVersion = version;
+      }
     }
     if (this.#memo.has(key)) return this.#memo.get(key) as T;
     const value = read();
