@@ -39,7 +39,8 @@ const MANDATE = new URL('../bin/mandate.js', import.meta.url).pathname;
 
 const ROUNDS = 3;
 const SECONDS_PER_ROUND = 2;
-const CLIENTS = 4;
+/** Concurrent clients per target (MANDATE_BENCH_CLIENTS overrides). */
+const CLIENTS = Number(process.env.MANDATE_BENCH_CLIENTS ?? 4);
 const TICKS_PER_SECOND = 100;
 
 type Target = 'direct-http' | 'gateway-http' | 'direct-stdio' | 'gateway-stdio' | 'mcp-proxy';

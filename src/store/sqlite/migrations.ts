@@ -129,4 +129,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'servers: the environment they serve',
     sql: `ALTER TABLE servers ADD COLUMN environment TEXT;`,
   },
+  {
+    version: 5,
+    name: 'audit events: no time index (nothing reads by time; each append wrote one more page)',
+    sql: `DROP INDEX IF EXISTS audit_events_time;`,
+  },
 ];

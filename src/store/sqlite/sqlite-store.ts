@@ -117,13 +117,13 @@ export class SqliteStore implements Store {
     return Number(this.#statement(sql).run(...params).changes);
   }
   #transaction<T>(work: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#statement('BEGIN IMMEDIATE').run();
     try {
       const result = work();
-      this.#db.exec('COMMIT');
+      this.#statement('COMMIT').run();
       return result;
     } catch (error) {
-      this.#db.exec('ROLLBACK');
+      if (this.#db.isTransaction) this.#statement('ROLLBACK').run();
       this.#memo.clear();
       throw error;
     }
