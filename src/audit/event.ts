@@ -45,4 +45,7 @@ export const argumentsDigest = (args: unknown): string => `sha256:${createHash('
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export const chainHash = (previous: string, event: AuditEvent): string => createHash('sha256').update(`${previous}\n${canonicalJson(event)}`).digest('hex');
+export const chainHash = (previous: string, event: AuditEvent): string => chainHashOf(previous, canonicalJson(event));
+
+/** The chain hash over an event already in canonical JSON. */
+export const chainHashOf = (previous: string, canonical: string): string => createHash('sha256').update(`${previous}\n${canonical}`).digest('hex');

@@ -32,19 +32,28 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MESSAGE_BYTES) throw new TransportError(413, -32000, `an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new TransportError(400, -32700, 'Parse error: the body is not valid JSON');
-  }
+function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_BYTES) {
+        req.removeAllListeners('data').resume();
+        reject(new TransportError(413, -32000, `an MCP message may be at most ${MAX_MESSAGE_BYTES} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('error', reject);
+    req.once('end', () => {
+      try {
+        resolve(JSON.parse((chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)).toString('utf8')));
+      } catch {
+        reject(new TransportError(400, -32700, 'Parse error: the body is not valid JSON'));
+      }
+    });
+  });
 }
 
 export class Gateway {

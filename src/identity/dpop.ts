@@ -32,8 +32,19 @@ const fail = (code: string, message: string): never => {
   throw new MandateError(code, message, { oauthError: 'invalid_dpop_proof' });
 };
 
+const normalized = new Map<string, string | null>();
+
 /** Scheme and host lower-cased, default port dropped, no query or fragment (RFC 9449 §4.3 item 9). */
 export function normalizeHtu(value: string): string | null {
+  const known = normalized.get(value);
+  if (known !== undefined) return known;
+  const result = parseHtu(value);
+  if (normalized.size >= 1000) normalized.clear();
+  normalized.set(value, result);
+  return result;
+}
+
+function parseHtu(value: string): string | null {
   let url: URL;
   try {
     url = new URL(value);

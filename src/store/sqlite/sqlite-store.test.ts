@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { GENESIS_HASH, chainHash } from '../../audit/event.ts';
 import { MandateError } from '../../errors.ts';
 import { agent, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -80,6 +81,29 @@ describe('SQLite store', () => {
     assert.equal(await gateway.isTokenIdRevoked('jti-1', NOW), true);
     await gateway.close();
     await admin.close();
+    await cleanup();
+  });
+
+  it('keeps one audit chain when two connections append in turn', async () => {
+    const { path, cleanup } = await tempFile();
+    const [a, b] = [new SqliteStore(path), new SqliteStore(path)];
+    const event = (i: number) => ({
+      kind: 'decision' as const, time: NOW * 1000 + i, server: 'fs', person: null, agents: [], mandate: null, purpose: null, method: null, tool: null,
+      argumentsDigest: null, decision: null, reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null,
+    });
+    await a.appendAuditEvents([event(1)]);
+    await b.appendAuditEvents([event(2)]);
+    await a.appendAuditEvents([event(3), event(4)]);
+    await b.appendAuditEvents([event(5)]);
+    const chain = await a.listAuditEvents({ limit: 10 });
+    assert.deepEqual(chain.map((e) => [e.seq, e.time - NOW * 1000]), [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
+    let previous = GENESIS_HASH;
+    for (const { seq: _seq, hash, ...plain } of chain) {
+      assert.equal(hash, chainHash(previous, plain));
+      previous = hash;
+    }
+    await a.close();
+    await b.close();
     await cleanup();
   });
 

@@ -5,7 +5,7 @@
 // every commit and survives power loss, at a cost (MANDATE_SQLITE_SYNCHRONOUS=full).
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
-import { GENESIS_HASH, chainHash, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
+import { GENESIS_HASH, canonicalJson, chainHashOf, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
 import type { JWK } from '../../identity/jwk.ts';
 import type {
   Agent, AgentStatus, AuditEntry, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
@@ -68,6 +68,8 @@ export class SqliteStore implements Store {
    */
   readonly #memo = new Map<string, unknown>();
   #memoVersion = -1;
+  #auditHead: { seq: number; hash: string } | null = null;
+  #auditHeadVersion = -1;
   #memoChecked = false;
 
   constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
@@ -406,18 +408,33 @@ export class SqliteStore implements Store {
   // Audit log
 
   async appendAuditEvents(entries: AuditEntry[]): Promise<StoredAuditEvent[]> {
-    return this.#transaction(() => {
-      const head = this.#get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-      let seq = head ? num(head.seq) : 0;
-      let previous = head ? String(head.hash) : GENESIS_HASH;
-      return entries.map((entry) => {
-        const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
-        seq += 1;
-        previous = chainHash(previous, event);
-        this.#write('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, json(event), previous);
-        return { ...event, seq, hash: previous };
+    // The chain's head is remembered between appends, and read afresh when another
+    // connection has committed since (seen under the write lock, so never stale).
+    try {
+      return this.#transaction(() => {
+        const version = Number(this.#get('PRAGMA data_version')?.data_version);
+        if (version !== this.#auditHeadVersion) this.#auditHead = null;
+        this.#auditHeadVersion = version;
+        if (!this.#auditHead) {
+          const row = this.#get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+          this.#auditHead = row ? { seq: num(row.seq), hash: String(row.hash) } : { seq: 0, hash: GENESIS_HASH };
+        }
+        let { seq, hash: previous } = this.#auditHead;
+        const stored = entries.map((entry) => {
+          const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
+          const canonical = canonicalJson(event);
+          seq += 1;
+          previous = chainHashOf(previous, canonical);
+          this.#write('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, canonical, previous);
+          return { ...event, seq, hash: previous };
+        });
+        this.#auditHead = { seq, hash: previous };
+        return stored;
       });
-    });
+    } catch (error) {
+      this.#auditHead = null;
+      throw error;
+    }
   }
 
   async listAuditEvents(options: { afterSeq?: number; limit: number }): Promise<StoredAuditEvent[]> {
