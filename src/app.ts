@@ -69,7 +69,7 @@ export async function createApp(config: Config): Promise<App> {
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
     const audit = new AuditLog(store);
-    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
+    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle });
     return {
       config,
       store,

@@ -22,6 +22,8 @@ export interface Config {
   clientAssertionMaxAge: number;
   dpopMaxAge: number;
   clockTolerance: number;
+  /** A gateway session idle this long (nothing sent, nothing open) is ended with its upstream. */
+  sessionIdle: number;
 }
 
 export const DEFAULTS = {
@@ -37,6 +39,7 @@ export const DEFAULTS = {
   clientAssertionMaxAge: 5 * 60,
   dpopMaxAge: 60,
   clockTolerance: 30,
+  sessionIdle: 15 * 60,
 } as const;
 
 /** Parses `90`, `90s`, `15m`, `8h`, `1d` into seconds. */
@@ -67,6 +70,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (sqliteSynchronous !== 'normal' && sqliteSynchronous !== 'full') {
     throw new MandateError('invalid_config', `MANDATE_SQLITE_SYNCHRONOUS must be normal or full, got ${env.MANDATE_SQLITE_SYNCHRONOUS}`);
   }
+  const sessionIdle = overrides.sessionIdle ?? (env.MANDATE_SESSION_IDLE ? parseDuration(env.MANDATE_SESSION_IDLE) : DEFAULTS.sessionIdle);
+  if (sessionIdle < 1) throw new MandateError('invalid_config', `MANDATE_SESSION_IDLE must be at least 1s, got ${env.MANDATE_SESSION_IDLE}`);
   return {
     dataDir: resolve(overrides.dataDir ?? env.MANDATE_DATA_DIR ?? DEFAULTS.dataDir),
     host,
@@ -75,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trustDomain,
     databaseUrl: overrides.databaseUrl ?? env.MANDATE_DATABASE_URL ?? null,
     sqliteSynchronous,
+    sessionIdle,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

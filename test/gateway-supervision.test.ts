@@ -67,3 +67,24 @@ describe('a supervised stdio upstream', () => {
     }
   });
 });
+
+describe('an idle session', () => {
+  it('is ended with its upstream process, and answers 404 afterwards', { timeout: 20_000 }, async () => {
+    const idle = await startMandate({ sessionIdle: 1 });
+    try {
+      assert.equal((await idle.api('POST', '/api/v1/servers', { body: { name: 'fragile', command: process.execPath, args: [...FLAGS, FRAGILE] } })).status, 201);
+      const s = await grantScenario(idle, { allow: ['fragile/*'] });
+      const token = String((await exchange(idle, s, { resource: `${idle.url}/mcp/fragile` })).body.access_token);
+      const client = await connectToGateway(`${idle.url}/mcp/fragile`, token, s.key, 'idle');
+      await client.listTools();
+      const pid = Number(((await client.callTool({ name: 'pid', arguments: {} })).content as Array<{ text: string }>)[0]?.text);
+      assert.ok(alive(pid));
+      await until(() => !alive(pid), 'the idle session\'s upstream process is stopped');
+      assert.equal(idle.app.gateway.sessionCount, 0);
+      await assert.rejects(client.callTool({ name: 'pid', arguments: {} }), /404|Session not found/);
+      await client.close();
+    } finally {
+      await idle.close();
+    }
+  });
+});

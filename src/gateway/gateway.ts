@@ -24,7 +24,11 @@ export interface GatewayOptions {
   publicUrl: string;
   dpopMaxAge: number;
   notBefore: number;
+  /** A session that has sent nothing for this long, with no request open, is ended (and its upstream stopped). */
+  sessionIdleSeconds?: number;
 }
+
+const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -64,6 +68,7 @@ export class Gateway {
   readonly #policy: () => PolicyEngine;
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
+  readonly #reaper: NodeJS.Timeout;
 
   constructor(store: Store, tokens: TokenService, replay: ReplayCache, audit: AuditLog, policy: () => PolicyEngine, options: GatewayOptions) {
     this.#store = store;
@@ -72,6 +77,16 @@ export class Gateway {
     this.#audit = audit;
     this.#policy = policy;
     this.#options = options;
+    const idle = (options.sessionIdleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
+    this.#reaper = setInterval(() => this.#reap(idle), Math.min(60_000, idle)).unref();
+  }
+
+  /** Ends sessions idle for longer than `idleMs` with nothing in flight. */
+  #reap(idleMs: number): void {
+    const now = performance.now();
+    for (const session of this.#sessions.values()) {
+      if (now - session.lastActive > idleMs && session.channel.openRequests.length === 0) void session.close('the session was idle for too long');
+    }
   }
 
   get sessionCount(): number {
@@ -79,6 +94,7 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#reaper);
     await Promise.allSettled([...this.#sessions.values()].map((s) => s.close()));
   }
 

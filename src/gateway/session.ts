@@ -93,7 +93,7 @@ export class GatewaySession {
     this.#upstream = upstream;
     this.#hooks = hooks;
     this.#upstream.onmessage = (message, related) => void this.#fromUpstream(message, related);
-    this.#upstream.onclose = () => void this.close();
+    this.#upstream.onclose = () => void this.close(`the upstream server ${server} has gone away`);
   }
 
   get sessionId(): string {
@@ -104,17 +104,21 @@ export class GatewaySession {
     return this.#upstream.start();
   }
 
-  async close(): Promise<void> {
+  /** When the agent last sent something (performance.now()). */
+  lastActive = performance.now();
+
+  async close(reason?: string): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#hooks.onClose(this);
-    this.channel.close();
+    this.channel.close(reason);
     await this.#upstream.close().catch(() => undefined);
   }
 
   /** The messages of one POST from the agent, authenticated as `caller`. */
   receive(res: ServerResponse, messages: JsonRpcMessage[], batch: boolean, caller: CallerContext): void {
     const started = performance.now();
+    this.lastActive = started;
     this.channel.accept(res, messages, batch);
     for (const message of messages) {
       this.#forwarding = this.#forwarding.then(() => this.#fromDownstream(message, caller, started)).catch(() => undefined);

@@ -123,6 +123,8 @@ export class DownstreamChannel {
    */
   accept(res: ServerResponse, messages: JsonRpcMessage[], batch: boolean): void {
     const ids = messages.filter(isRequest).map((m) => m.id as RequestId);
+    const reused = ids.find((id, i) => this.#exchanges.has(id) || ids.indexOf(id) !== i);
+    if (reused !== undefined) throw new TransportError(400, -32600, `Invalid Request: request id ${JSON.stringify(reused)} is already in use in this session`);
     if (ids.length === 0) {
       res.writeHead(202, { 'mcp-session-id': this.sessionId }).end();
       return;
@@ -182,13 +184,11 @@ export class DownstreamChannel {
     return [...this.#exchanges.keys()];
   }
 
-  close(): void {
+  /** Ends the session: requests still open are answered with `reason` as an error. */
+  close(reason = 'the session has ended'): void {
     if (this.#closed) return;
+    for (const id of [...this.#exchanges.keys()]) this.send({ jsonrpc: '2.0', id, error: { code: -32603, message: reason } });
     this.#closed = true;
-    for (const exchange of new Set(this.#exchanges.values())) {
-      if (!exchange.res.writableEnded) exchange.res.end();
-    }
-    this.#exchanges.clear();
     this.#stream?.end();
   }
 
