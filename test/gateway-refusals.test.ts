@@ -130,6 +130,7 @@ describe('the gateway refuses, precisely and on the record', () => {
     const from = await lastSeq();
     await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'after' } }));
     await expectAuthAudit(from, 'everything', 'mandate_revoked');
+    assert.deepEqual((await eventsAfter(from)).map((e) => [e.person, e.mandate, e.agents]), [['alice', s.mandateId, [s.spiffeId]]], 'the refusal says whose token it was');
     await expect401(await initialize('everything', { authorization: `DPoP ${token}`, dpop: dpopProof(s.key, 'POST', resource('everything'), token) }), 'mandate_revoked');
     await client.close().catch(() => undefined);
   });

@@ -113,8 +113,9 @@ export class Gateway {
 
   /** The caller of an authenticated request; otherwise answers 401 (audited) and returns null. */
   async #authenticate(req: IncomingMessage, res: ServerResponse, server: Server, path: string, now: number): Promise<CallerContext | null> {
+    let claims: Record<string, unknown> | undefined;
     try {
-      const claims = authenticateTaskRequest(this.#tokens, {
+      claims = authenticateTaskRequest(this.#tokens, {
         authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined, method: req.method ?? 'GET', url: `${this.#options.publicUrl}${path}`,
       }, { resource: `${this.#options.publicUrl}/mcp/${server.name}`, now, dpopMaxAge: this.#options.dpopMaxAge, notBefore: this.#options.notBefore, replayCache: this.#replay });
       const standing = await mandateStanding(this.#store, claims, now);
@@ -128,7 +129,9 @@ export class Gateway {
     } catch (error) {
       const failure = error instanceof MandateError ? error : new MandateError('token_invalid', 'the request could not be authenticated', { status: 401, oauthError: 'invalid_token' });
       const oauth = failure.oauthError ?? 'invalid_token';
-      await this.#audit.append(this.#event({ kind: 'authentication', server: server.name, decision: 'deny', reason: failure.code, outcome: 'denied' }))
+      // A token that verified but no longer stands still says whose it was.
+      const who = claims ? { person: String(claims.sub), agents: actorChain(claims.act), mandate: typeof claims.mandate_id === 'string' ? claims.mandate_id : null } : {};
+      await this.#audit.append(this.#event({ kind: 'authentication', server: server.name, ...who, decision: 'deny', reason: failure.code, outcome: 'denied' }))
         .catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
       sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, server.name, failure.code === 'token_missing' ? null : oauth, failure.message) });
       return null;
