@@ -255,7 +255,7 @@ export class Gateway {
     const { caller } = request;
     return this.#event({
       server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
-      method: request.method, tool: request.target, argumentsDigest: argumentsDigest(request.arguments),
+      method: request.method, tool: request.target, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)),
       latencyMs: fields.kind === 'result' ? Math.round((performance.now() - request.started) * 1000) / 1000 : null, ...fields,
     });
   }

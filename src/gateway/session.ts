@@ -36,6 +36,8 @@ export interface GovernedRequest {
   arguments: unknown;
   /** performance.now() when the request arrived. */
   started: number;
+  /** The arguments' digest, once computed (the decision and the result record the same). */
+  argumentsDigest?: string;
 }
 
 /** Where each governed request names its target, and which listing shows those targets. */

@@ -55,7 +55,18 @@ function parseHtu(value: string): string | null {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
-export const accessTokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+const tokenHashes = new Map<string, string>();
+
+/** `ath`: the access token's SHA-256 (remembered: an agent presents one token many times). */
+export function accessTokenHash(token: string): string {
+  let hash = tokenHashes.get(token);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(token).digest('base64url');
+    if (tokenHashes.size >= 10_000) tokenHashes.clear();
+    tokenHashes.set(token, hash);
+  }
+  return hash;
+}
 
 export function verifyDpopProof(proof: string | undefined, check: DpopCheck): VerifiedProof {
   if (proof === undefined || proof === '') return fail('dpop_missing', 'a DPoP proof is required (DPoP header)');

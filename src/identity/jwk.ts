@@ -26,7 +26,21 @@ const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = {
   RSA: ['e', 'kty', 'n'],
 };
 
+const thumbprints = new Map<string, string>();
+
+/** RFC 7638 thumbprint (remembered per key: every DPoP proof carries its key). */
 export function jwkThumbprint(jwk: JWK): string {
+  const id = `${String(jwk.kty)}|${String(jwk.crv)}|${String(jwk.x)}|${String(jwk.y)}|${String(jwk.e)}|${String(jwk.n)}`;
+  let thumbprint = thumbprints.get(id);
+  if (thumbprint === undefined) {
+    thumbprint = computeThumbprint(jwk);
+    if (thumbprints.size >= 10_000) thumbprints.clear();
+    thumbprints.set(id, thumbprint);
+  }
+  return thumbprint;
+}
+
+function computeThumbprint(jwk: JWK): string {
   const members = THUMBPRINT_MEMBERS[jwk.kty];
   if (!members) throw new MandateError('jwk_unsupported', `key type ${String(jwk.kty)} is not supported`);
   const canonical: Record<string, unknown> = {};
