@@ -3,6 +3,8 @@
 // as it comes and every message on it is tagged with the request it answers, so the
 // gateway puts progress and server requests on the right agent stream. After
 // initialization a GET stream carries what the server sends outside any request.
+// A server may end the event stream of an answer before its response and expect the
+// client to resume it (SEP-1699 polling): it is resumed with a GET carrying Last-Event-ID.
 // The agent's credentials never come here: the upstream sees only the gateway.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -12,6 +14,17 @@ import type { UpstreamConnection } from './upstream.ts';
 
 const MAX_BODY = 16 * 1024 * 1024;
 const STREAM_RETRIES = 3;
+/** Resumptions of an answer in a row that bring no new event before its request fails. */
+const ANSWER_RESUMES = 5;
+/** The delay before resuming when the server gave no retry hint (as the SDK client waits). */
+const DEFAULT_RETRY_MS = 1000;
+
+/** How far an event-stream answer has come, across the streams it was resumed on. */
+interface AnswerStream {
+  answered: boolean;
+  lastEventId: string | undefined;
+  retry: number | undefined;
+}
 
 export class HttpUpstream implements UpstreamConnection {
   onmessage?: (message: JsonRpcMessage, relatedRequestId?: RequestId) => void;
@@ -98,13 +111,11 @@ export class HttpUpstream implements UpstreamConnection {
       if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} answered HTTP ${status}`);
       return;
     }
-    res.setEncoding('utf8');
     if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      const reader = new SseReader((data) => this.#deliverText(data, related, false));
-      res.on('data', (chunk: string) => reader.push(chunk));
-      res.once('error', () => related !== undefined && this.#fail(related, `the upstream server ${this.#name} broke off its answer`));
+      this.#readAnswerStream(res, related, { answered: false, lastEventId: undefined, retry: undefined }, 0);
       return;
     }
+    res.setEncoding('utf8');
     let text = '';
     res.on('data', (chunk: string) => {
       text += chunk;
@@ -114,21 +125,71 @@ export class HttpUpstream implements UpstreamConnection {
     res.once('error', (error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} broke off its answer: ${error.message}`));
   }
 
-  /** Delivers the messages of a JSON answer (`whole`: the entire answer) or of one event. */
-  #deliverText(text: string, related: RequestId | undefined, whole: boolean): void {
+  /**
+   * Reads an event-stream answer to the request `related`. When it ends before the
+   * response, the answer is resumed after the server's retry delay from the last event
+   * id it sent; with no id to resume from (or after too many fruitless resumptions),
+   * the request fails rather than stay open for ever.
+   */
+  #readAnswerStream(res: IncomingMessage, related: RequestId | undefined, answer: AnswerStream, resumes: number): void {
+    const reader = new SseReader((data) => {
+      if (this.#deliverText(data, related, false)) answer.answered = true;
+    });
+    const resumedFrom = answer.lastEventId;
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      reader.push(chunk);
+      answer.lastEventId = reader.lastEventId ?? answer.lastEventId;
+      answer.retry = reader.retry ?? answer.retry;
+    });
+    res.once('error', () => undefined); // seen on 'close', with the answer incomplete
+    res.once('close', () => {
+      if (answer.answered || related === undefined || this.#closed) return;
+      const fruitless = answer.lastEventId === resumedFrom ? resumes + 1 : 1;
+      if (answer.lastEventId === undefined || fruitless > ANSWER_RESUMES) {
+        this.#fail(related, `the upstream server ${this.#name} ${res.complete ? 'ended' : 'broke off'} its answer without responding`);
+        return;
+      }
+      setTimeout(() => this.#resumeAnswer(related, answer, fruitless), answer.retry ?? DEFAULT_RETRY_MS).unref();
+    });
+  }
+
+  #resumeAnswer(related: RequestId, answer: AnswerStream, resumes: number): void {
+    if (this.#closed) return;
+    const req = this.#request(this.#url, { method: 'GET', agent: this.#agent, headers: { ...this.#headers(), accept: 'text/event-stream', 'last-event-id': answer.lastEventId as string } });
+    req.once('error', (error) => this.#fail(related, `the upstream server ${this.#name} could not be reached to resume its answer: ${error.message}`));
+    req.once('response', (res) => {
+      if (res.statusCode !== 200 || !(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        res.resume();
+        this.#fail(related, `the upstream server ${this.#name} answered HTTP ${res.statusCode ?? 0} when its answer was resumed`);
+        return;
+      }
+      this.#readAnswerStream(res, related, answer, resumes);
+    });
+    req.end();
+  }
+
+  /**
+   * Delivers the messages of a JSON answer (`whole`: the entire answer) or of one event;
+   * true when they include the response to `related`.
+   */
+  #deliverText(text: string, related: RequestId | undefined, whole: boolean): boolean {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       if (whole && related !== undefined) this.#fail(related, `the upstream server ${this.#name} answered with something that is not JSON`);
-      return;
+      return false;
     }
+    let responded = false;
     for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
       if (typeof message !== 'object' || message === null || (message as JsonRpcMessage).jsonrpc !== '2.0') continue;
       const m = message as JsonRpcMessage;
       if (isResponse(m) && m.id === this.#initializeId && typeof m.result?.protocolVersion === 'string') this.#protocolVersion = m.result.protocolVersion;
+      if (isResponse(m) && m.id === related) responded = true;
       this.onmessage?.(m, related);
     }
+    return responded;
   }
 
   #fail(id: RequestId, message: string): void {
@@ -156,7 +217,7 @@ export class HttpUpstream implements UpstreamConnection {
       this.#stream = res;
       this.#streamFailures = 0;
       res.setEncoding('utf8');
-      const reader = new SseReader((data) => this.#deliverText(data, undefined, false));
+      const reader = new SseReader((data) => void this.#deliverText(data, undefined, false));
       res.on('data', (chunk: string) => reader.push(chunk));
       res.once('end', retry);
       res.once('error', retry);

@@ -1,11 +1,15 @@
 // A server-sent events reader (the WHATWG event-stream format): fed text chunks,
-// calls back with the data of each `message` event. Comments, ids and retry hints
-// are read and ignored.
+// calls back with the data of each `message` event. Comments are ignored; the last
+// event id and the retry hint are kept, for resuming a stream the server closed.
 export class SseReader {
   readonly #onData: (data: string) => void;
   #buffer = '';
   #data: string[] = [];
   #event = '';
+  /** The id of the latest event that carried one (what `Last-Event-ID` resumes after). */
+  lastEventId: string | undefined;
+  /** The server's reconnection delay in milliseconds, when it sent one. */
+  retry: number | undefined;
 
   constructor(onData: (data: string) => void) {
     this.#onData = onData;
@@ -35,5 +39,7 @@ export class SseReader {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') this.#data.push(value);
     else if (field === 'event') this.#event = value;
+    else if (field === 'id' && !value.includes('\0')) this.lastEventId = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
   }
 }
