@@ -348,12 +348,17 @@ export class SqliteStore implements Store {
   }
 
   #countCall(id: string, now: number): CallCount {
-    this.#memo.delete(`mandate:${id}`);
-    const counted = this.#write(
-      "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls)",
-      id, now,
-    );
-    if (counted === 1) return 'ok';
+    const key = `mandate:${id}`;
+    const counted = this.#statement(
+      "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING *",
+    ).get(id, now) as Row | undefined;
+    // The counted row, as it now is, is what is remembered: the next request is
+    // resolved from memory instead of reading the row again.
+    if (counted) {
+      this.#memo.set(key, Object.freeze(toMandate(counted)));
+      return 'ok';
+    }
+    this.#memo.delete(key);
     const row = this.#get('SELECT state, expires_at, max_calls, calls_used FROM mandates WHERE id = ?', id);
     if (!row || row.state !== 'active' || num(row.expires_at) <= now) return 'not_active';
     return 'exhausted';

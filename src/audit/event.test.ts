@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { argumentsDigest, canonicalJson, chainHash, chainHashOf, type AuditEvent } from './event.ts';
+
+describe('canonical JSON of audit events', () => {
+  it('sorts keys at every depth, keeps array order and drops undefined members', () => {
+    const value = { b: 1, a: { d: [3, { z: true, y: null }], c: 'x' }, u: undefined, e: [undefined, 'é"\n'] };
+    assert.equal(canonicalJson(value), '{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1,"e":[null,"é\\"\\n"]}');
+    assert.deepEqual(JSON.parse(canonicalJson(value)), { a: { c: 'x', d: [3, { y: null, z: true }] }, b: 1, e: [null, 'é"\n'] });
+  });
+
+  it('orders keys by UTF-16 code unit, not by locale', () => {
+    assert.equal(canonicalJson({ b: 0, B: 0, a: 0, _: 0, é: 0 }), '{"B":0,"_":0,"a":0,"b":0,"é":0}');
+  });
+
+  it('gives equal digests for arguments that differ only in key order', () => {
+    assert.equal(argumentsDigest({ path: '/r', opts: { a: 1, b: 2 } }), argumentsDigest({ opts: { b: 2, a: 1 }, path: '/r' }));
+    assert.notEqual(argumentsDigest({ path: '/r' }), argumentsDigest({ path: '/s' }));
+    assert.equal(argumentsDigest(undefined), `sha256:${createHash('sha256').update('{}').digest('hex')}`);
+  });
+
+  it('chains each event to the previous hash over its canonical JSON', () => {
+    const event = { kind: 'decision', time: 1, server: 's' } as unknown as AuditEvent;
+    const expected = createHash('sha256').update(`${'0'.repeat(64)}\n{"kind":"decision","server":"s","time":1}`).digest('hex');
+    assert.equal(chainHash('0'.repeat(64), event), expected);
+    assert.equal(chainHashOf('0'.repeat(64), canonicalJson(event)), expected);
+  });
+});
