@@ -6,8 +6,7 @@
 // A server may end the event stream of an answer before its response and expect the
 // client to resume it (SEP-1699 polling): it is resumed with a GET carrying Last-Event-ID.
 // The agent's credentials never come here: the upstream sees only the gateway.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Pool, type Dispatcher } from 'undici';
 import { SseReader } from './sse.ts';
 import { isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
 import type { UpstreamConnection } from './upstream.ts';
@@ -18,6 +17,8 @@ const STREAM_RETRIES = 3;
 const ANSWER_RESUMES = 5;
 /** The delay before resuming when the server gave no retry hint (as the SDK client waits). */
 const DEFAULT_RETRY_MS = 1000;
+/** Kept-alive connections to one upstream, shared by the session's requests. */
+const CONNECTIONS = 32;
 
 /** How far an event-stream answer has come, across the streams it was resumed on. */
 interface AnswerStream {
@@ -26,50 +27,51 @@ interface AnswerStream {
   retry: number | undefined;
 }
 
+/** An answer from the upstream: status, headers and the body as a stream. */
+type Answer = Dispatcher.ResponseData;
+type Body = Answer['body'];
+
+const header = (answer: Answer, name: string): string => {
+  const value = answer.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? '';
+};
+
 export class HttpUpstream implements UpstreamConnection {
   onmessage?: (message: JsonRpcMessage, relatedRequestId?: RequestId) => void;
   onclose?: () => void;
-  readonly #url: URL;
+  readonly #path: string;
   readonly #name: string;
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
+  // undici rather than node:http: about half the CPU per request on the hot path.
+  readonly #pool: Pool;
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   #initializeId: RequestId | undefined;
-  #stream: IncomingMessage | null = null;
+  #stream: Body | null = null;
   #streamFailures = 0;
   #closed = false;
 
   constructor(url: URL, name: string) {
-    this.#url = url;
+    this.#path = `${url.pathname}${url.search}`;
     this.#name = name;
-    const https = url.protocol === 'https:';
-    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 32 }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
-    this.#request = https ? (httpsRequest as unknown as typeof httpRequest) : httpRequest;
+    // No time limits of its own: a tool may take long to answer and a stream may be quiet for long.
+    this.#pool = new Pool(url.origin, { connections: CONNECTIONS, headersTimeout: 0, bodyTimeout: 0 });
   }
 
   async start(): Promise<void> {}
 
   /** Resolves once the message is on its way; what comes back is delivered through `onmessage`. */
-  send(message: JsonRpcMessage): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error(`the connection to ${this.#name} is closed`));
+  async send(message: JsonRpcMessage): Promise<void> {
+    if (this.#closed) throw new Error(`the connection to ${this.#name} is closed`);
     if (message.method === 'initialize' && message.id !== undefined) this.#initializeId = message.id;
     const related = isRequest(message) ? (message.id as RequestId) : undefined;
     const body = JSON.stringify(message);
-    return new Promise((resolve, reject) => {
-      const req = this.#request(this.#url, { method: 'POST', agent: this.#agent, headers: { ...this.#headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(body) } });
-      let sent = false;
-      req.once('finish', () => {
-        sent = true;
-        resolve();
-      });
-      req.once('error', (error) => {
-        if (!sent) reject(error);
-        else if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} broke off: ${error.message}`);
-      });
-      req.once('response', (res) => this.#answer(res, message, related));
-      req.end(body);
-    });
+    this.#pool.request({
+      path: this.#path, method: 'POST', body,
+      headers: { ...this.#headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    }).then(
+      (answer) => this.#answer(answer, message, related),
+      (error: Error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} could not be reached: ${error.message}`),
+    );
   }
 
   async close(): Promise<void> {
@@ -77,15 +79,11 @@ export class HttpUpstream implements UpstreamConnection {
     this.#closed = true;
     this.#stream?.destroy();
     if (this.#sessionId !== undefined) {
-      await new Promise<void>((resolve) => {
-        const req = this.#request(this.#url, { method: 'DELETE', agent: this.#agent, headers: this.#headers(), timeout: 1000 });
-        req.once('response', (res) => res.resume().once('end', resolve));
-        req.once('error', () => resolve());
-        req.once('timeout', () => req.destroy());
-        req.end();
-      });
+      await this.#pool.request({ path: this.#path, method: 'DELETE', headers: this.#headers(), headersTimeout: 1000, bodyTimeout: 1000 })
+        .then((answer) => answer.body.dump())
+        .catch(() => undefined);
     }
-    this.#agent.destroy();
+    await this.#pool.destroy().catch(() => undefined);
     this.onclose?.();
   }
 
@@ -96,33 +94,34 @@ export class HttpUpstream implements UpstreamConnection {
     return headers;
   }
 
-  #answer(res: IncomingMessage, sent: JsonRpcMessage, related: RequestId | undefined): void {
-    const session = res.headers['mcp-session-id'];
-    if (sent.method === 'initialize' && typeof session === 'string') this.#sessionId = session;
-    const status = res.statusCode ?? 0;
+  #answer(answer: Answer, sent: JsonRpcMessage, related: RequestId | undefined): void {
+    const session = header(answer, 'mcp-session-id');
+    if (sent.method === 'initialize' && session !== '') this.#sessionId = session;
+    const status = answer.statusCode;
     if (status === 202 || (status >= 200 && status < 300 && related === undefined)) {
-      res.resume();
+      void answer.body.dump();
       if (sent.method === 'notifications/initialized') this.#openStream();
       return;
     }
     if (status < 200 || status >= 300) {
-      res.resume();
+      void answer.body.dump();
       if (status === 404 && this.#sessionId !== undefined) void this.close(); // the upstream forgot the session
       if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} answered HTTP ${status}`);
       return;
     }
-    if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      this.#readAnswerStream(res, related, { answered: false, lastEventId: undefined, retry: undefined }, 0);
+    if (header(answer, 'content-type').startsWith('text/event-stream')) {
+      this.#readAnswerStream(answer.body, related, { answered: false, lastEventId: undefined, retry: undefined }, 0);
       return;
     }
-    res.setEncoding('utf8');
+    const { body } = answer;
+    body.setEncoding('utf8');
     let text = '';
-    res.on('data', (chunk: string) => {
+    body.on('data', (chunk: string) => {
       text += chunk;
-      if (text.length > MAX_BODY) res.destroy(new Error('answer too large'));
+      if (text.length > MAX_BODY) body.destroy(new Error('answer too large'));
     });
-    res.once('end', () => this.#deliverText(text, related, true));
-    res.once('error', (error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} broke off its answer: ${error.message}`));
+    body.once('end', () => this.#deliverText(text, related, true));
+    body.once('error', (error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} broke off its answer: ${error.message}`));
   }
 
   /**
@@ -131,23 +130,27 @@ export class HttpUpstream implements UpstreamConnection {
    * id it sent; with no id to resume from (or after too many fruitless resumptions),
    * the request fails rather than stay open for ever.
    */
-  #readAnswerStream(res: IncomingMessage, related: RequestId | undefined, answer: AnswerStream, resumes: number): void {
+  #readAnswerStream(body: Body, related: RequestId | undefined, answer: AnswerStream, resumes: number): void {
     const reader = new SseReader((data) => {
       if (this.#deliverText(data, related, false)) answer.answered = true;
     });
     const resumedFrom = answer.lastEventId;
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
+    let complete = false;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
       reader.push(chunk);
       answer.lastEventId = reader.lastEventId ?? answer.lastEventId;
       answer.retry = reader.retry ?? answer.retry;
     });
-    res.once('error', () => undefined); // seen on 'close', with the answer incomplete
-    res.once('close', () => {
+    body.once('end', () => {
+      complete = true;
+    });
+    body.once('error', () => undefined); // seen on 'close', with the answer incomplete
+    body.once('close', () => {
       if (answer.answered || related === undefined || this.#closed) return;
       const fruitless = answer.lastEventId === resumedFrom ? resumes + 1 : 1;
       if (answer.lastEventId === undefined || fruitless > ANSWER_RESUMES) {
-        this.#fail(related, `the upstream server ${this.#name} ${res.complete ? 'ended' : 'broke off'} its answer without responding`);
+        this.#fail(related, `the upstream server ${this.#name} ${complete ? 'ended' : 'broke off'} its answer without responding`);
         return;
       }
       setTimeout(() => this.#resumeAnswer(related, answer, fruitless), answer.retry ?? DEFAULT_RETRY_MS).unref();
@@ -156,17 +159,17 @@ export class HttpUpstream implements UpstreamConnection {
 
   #resumeAnswer(related: RequestId, answer: AnswerStream, resumes: number): void {
     if (this.#closed) return;
-    const req = this.#request(this.#url, { method: 'GET', agent: this.#agent, headers: { ...this.#headers(), accept: 'text/event-stream', 'last-event-id': answer.lastEventId as string } });
-    req.once('error', (error) => this.#fail(related, `the upstream server ${this.#name} could not be reached to resume its answer: ${error.message}`));
-    req.once('response', (res) => {
-      if (res.statusCode !== 200 || !(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        res.resume();
-        this.#fail(related, `the upstream server ${this.#name} answered HTTP ${res.statusCode ?? 0} when its answer was resumed`);
-        return;
-      }
-      this.#readAnswerStream(res, related, answer, resumes);
-    });
-    req.end();
+    this.#pool.request({ path: this.#path, method: 'GET', headers: { ...this.#headers(), accept: 'text/event-stream', 'last-event-id': answer.lastEventId as string } }).then(
+      (resumed) => {
+        if (resumed.statusCode !== 200 || !header(resumed, 'content-type').startsWith('text/event-stream')) {
+          void resumed.body.dump();
+          this.#fail(related, `the upstream server ${this.#name} answered HTTP ${resumed.statusCode} when its answer was resumed`);
+          return;
+        }
+        this.#readAnswerStream(resumed.body, related, answer, resumes);
+      },
+      (error: Error) => this.#fail(related, `the upstream server ${this.#name} could not be reached to resume its answer: ${error.message}`),
+    );
   }
 
   /**
@@ -199,7 +202,6 @@ export class HttpUpstream implements UpstreamConnection {
   /** The session's GET stream, reopened (a few times) when it ends; a server without one answers 405. */
   #openStream(): void {
     if (this.#closed || this.#stream) return;
-    const req = this.#request(this.#url, { method: 'GET', agent: this.#agent, headers: { ...this.#headers(), accept: 'text/event-stream' } });
     let ended = false;
     const retry = () => {
       if (ended) return;
@@ -208,20 +210,19 @@ export class HttpUpstream implements UpstreamConnection {
       if (this.#closed || ++this.#streamFailures > STREAM_RETRIES) return;
       setTimeout(() => this.#openStream(), 1000 * this.#streamFailures).unref();
     };
-    req.once('error', retry);
-    req.once('response', (res) => {
-      if (res.statusCode !== 200 || !(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        res.resume();
+    this.#pool.request({ path: this.#path, method: 'GET', headers: { ...this.#headers(), accept: 'text/event-stream' } }).then((answer) => {
+      if (answer.statusCode !== 200 || !header(answer, 'content-type').startsWith('text/event-stream')) {
+        void answer.body.dump();
         return; // no stream offered (405) or refused: server messages come on request answers only
       }
-      this.#stream = res;
+      const { body } = answer;
+      this.#stream = body;
       this.#streamFailures = 0;
-      res.setEncoding('utf8');
+      body.setEncoding('utf8');
       const reader = new SseReader((data) => void this.#deliverText(data, undefined, false));
-      res.on('data', (chunk: string) => reader.push(chunk));
-      res.once('end', retry);
-      res.once('error', retry);
-    });
-    req.end();
+      body.on('data', (chunk: string) => reader.push(chunk));
+      body.once('end', retry);
+      body.once('error', retry);
+    }, retry);
   }
 }
