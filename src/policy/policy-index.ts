@@ -1,0 +1,137 @@
+// Which policies of a set could apply to a request, found without evaluating any:
+// every policy is filed under the keys its scope (principal, action, resource)
+// accepts, and a request looks up the keys it presents — its own uids, the uids of
+// all its ancestors in the entity hierarchy, its types, and "any". What the lookup
+// misses is exactly what Cedar would skip: a policy whose scope does not match is
+// never satisfied and never evaluates its conditions, so it cannot decide, be a
+// reason or raise an error. Forbids are filed like permits and so always found.
+import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+
+export interface EntityRef {
+  type: string;
+  id: string;
+}
+
+/** The scope keys a policy accepts for one of principal, action, resource. */
+type ScopeKeys = string[];
+
+const ANY = '*';
+const uidKey = (type: string, id: string): string => `${type}\u0000${id}`;
+const isKey = (type: string): string => `is\u0000${type}`;
+const isInKey = (type: string, ancestor: string): string => `is\u0000${type}\u0000in\u0000${ancestor}`;
+const inKey = (ancestor: string): string => `in\u0000${ancestor}`;
+
+function uidOf(json: cedar.EntityUidJson): string {
+  const uid = '__entity' in json ? json.__entity : json;
+  return uidKey(uid.type, uid.id);
+}
+
+/** Keys for a principal or resource constraint. `==` and `in` differ: `in` also accepts descendants. */
+function entityScopeKeys(constraint: cedar.PrincipalConstraint | cedar.ResourceConstraint): ScopeKeys {
+  switch (constraint.op) {
+    case 'All': return [ANY];
+    case '==': return 'entity' in constraint ? [uidOf(constraint.entity)] : [ANY];
+    case 'in': return 'entity' in constraint ? [inKey(uidOf(constraint.entity))] : [ANY];
+    case 'is': {
+      const inner = constraint.in;
+      if (inner && 'entity' in inner) return [isInKey(constraint.entity_type, uidOf(inner.entity))];
+      return [isKey(constraint.entity_type)];
+    }
+  }
+}
+
+function actionScopeKeys(constraint: cedar.ActionConstraint): ScopeKeys {
+  switch (constraint.op) {
+    case 'All': return [ANY];
+    case '==': return 'entity' in constraint ? [uidOf(constraint.entity)] : [ANY];
+    case 'in': return 'entity' in constraint ? [inKey(uidOf(constraint.entity))] : constraint.entities.map((e) => inKey(uidOf(e)));
+  }
+}
+
+/** The keys a request's principal or resource presents, given its ancestors (uid keys). */
+function entityRequestKeys(type: string, self: string, ancestors: Iterable<string>): string[] {
+  const keys = [ANY, self, isKey(type), inKey(self), isInKey(type, self)];
+  for (const ancestor of ancestors) keys.push(inKey(ancestor), isInKey(type, ancestor));
+  return keys;
+}
+
+function actionRequestKeys(self: string, ancestors: Iterable<string>): string[] {
+  const keys = [ANY, self, inKey(self)];
+  for (const ancestor of ancestors) keys.push(inKey(ancestor));
+  return keys;
+}
+
+/** The entity hierarchy of one request: each uid's parents, from the request's entities. */
+export class Hierarchy {
+  readonly #parents = new Map<string, string[]>();
+
+  constructor(entities: ReadonlyArray<{ uid: EntityRef; parents: readonly EntityRef[] }>) {
+    for (const entity of entities) {
+      const key = uidKey(entity.uid.type, entity.uid.id);
+      const known = this.#parents.get(key);
+      const parents = entity.parents.map((p) => uidKey(p.type, p.id));
+      this.#parents.set(key, known ? [...known, ...parents] : parents);
+    }
+  }
+
+  /** Every ancestor of `key` (transitively), without `key` itself unless it is its own ancestor. */
+  ancestors(key: string): Set<string> {
+    const found = new Set<string>();
+    const pending = [...(this.#parents.get(key) ?? [])];
+    while (pending.length > 0) {
+      const next = pending.pop() as string;
+      if (found.has(next)) continue;
+      found.add(next);
+      for (const parent of this.#parents.get(next) ?? []) pending.push(parent);
+    }
+    return found;
+  }
+}
+
+/** Policies filed by action key, then principal key, then resource key. */
+export class PolicyIndex<P> {
+  readonly #byAction = new Map<string, Map<string, Map<string, P[]>>>();
+  readonly size: number;
+
+  constructor(policies: ReadonlyArray<{ policy: P; json: cedar.PolicyJson }>) {
+    for (const { policy, json } of policies) {
+      for (const a of actionScopeKeys(json.action)) {
+        let byPrincipal = this.#byAction.get(a);
+        if (!byPrincipal) this.#byAction.set(a, (byPrincipal = new Map()));
+        for (const p of entityScopeKeys(json.principal)) {
+          let byResource = byPrincipal.get(p);
+          if (!byResource) byPrincipal.set(p, (byResource = new Map()));
+          for (const r of entityScopeKeys(json.resource)) {
+            const list = byResource.get(r);
+            if (list) list.push(policy);
+            else byResource.set(r, [policy]);
+          }
+        }
+      }
+    }
+    this.size = policies.length;
+  }
+
+  /** Every policy whose scope accepts this principal, action and resource, each once. */
+  candidates(principal: EntityRef, action: EntityRef, resource: EntityRef, hierarchy: Hierarchy): Set<P> {
+    const found = new Set<P>();
+    const principalSelf = uidKey(principal.type, principal.id);
+    const actionSelf = uidKey(action.type, action.id);
+    const resourceSelf = uidKey(resource.type, resource.id);
+    const principalKeys = entityRequestKeys(principal.type, principalSelf, hierarchy.ancestors(principalSelf));
+    const resourceKeys = entityRequestKeys(resource.type, resourceSelf, hierarchy.ancestors(resourceSelf));
+    for (const a of actionRequestKeys(actionSelf, hierarchy.ancestors(actionSelf))) {
+      const byPrincipal = this.#byAction.get(a);
+      if (!byPrincipal) continue;
+      for (const p of principalKeys) {
+        const byResource = byPrincipal.get(p);
+        if (!byResource) continue;
+        for (const r of resourceKeys) {
+          const list = byResource.get(r);
+          if (list) for (const policy of list) found.add(policy);
+        }
+      }
+    }
+    return found;
+  }
+}
