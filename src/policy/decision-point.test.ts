@@ -91,6 +91,13 @@ function condition(g: Gen): string {
   if (g.chance(0.12)) {
     // These fail to evaluate on some requests: a missing attribute, an overflow, a wrong type.
     return g.pick([
+      () => 'principal.getTag("team") == "red"',
+      () => 'resource.owner.level > 1',
+      () => 'context.tags.contains(1) && context.n.contains(1)',
+      () => 'if context.label == "abc" then 1 else false',
+      () => 'context.n * 4611686018427387904 > 0',
+      () => '(context.n - 4) * 4503599627370496 * 2048 < 1',
+      () => 'context.n - 4 - 9007199254740991 * 1024 - 9007199254740991 * 1024 < 0',
       () => 'principal.clearance == "top"',
       () => 'context.n + 9223372036854775800 > 0',
       () => 'resource.public == true && context.label like "a*"',
@@ -109,6 +116,17 @@ function condition(g: Gen): string {
     () => 'principal has level && principal.level >= 2',
     () => 'context has maybe && context.maybe == 1',
     () => 'context has label && context.label like "*c*"',
+    () => 'context has label && context.label like "a\\*"',
+    () => `if context.n > ${g.int(6)} then principal has level else resource.public == false`,
+    () => `context.n * ${g.int(4)} - ${g.int(9)} >= -(${g.int(3)})`,
+    () => `context.tags.containsAny(["urgent", "late"]) || context.tags.isEmpty()`,
+    () => `["x", "y"].containsAll(${g.chance(0.5) ? 'principal' : 'resource'}.tags)`,
+    () => `principal in [${group(g.int(GROUPS))}, ${group(g.int(GROUPS))}]`,
+    () => `resource is Doc && resource.owner != principal`,
+    () => `principal.hasTag("team") && principal.getTag("team") == "${g.pick(['red', 'blue'])}"`,
+    () => `resource.hasTag("level") && resource.getTag("level") <= ${g.int(4)}`,
+    () => `context.meta == {"kind": "${g.pick(['a', 'b'])}", "n": ${g.int(2)}}`,
+    () => `action in ${action(g.pick(ACTION_GROUPS))} && context.n != ${g.int(8)}`,
   ])();
 }
 
@@ -134,7 +152,8 @@ function entities(g: Gen): EntityRecord[] {
     const attrs: EntityRecord['attrs'] = { tags: ['x', 'y'].filter(() => g.chance(0.5)) };
     if (g.chance(0.8)) attrs.level = g.int(6);
     if (g.chance(0.3)) attrs.clearance = g.pick(['top', 'low']);
-    out.push({ uid: ref('User', `u${i}`), attrs, parents });
+    const tags: NonNullable<EntityRecord['tags']> = g.chance(0.6) ? { team: g.pick(['red', 'blue']) } : {};
+    out.push({ uid: ref('User', `u${i}`), attrs, parents, tags });
   }
   for (let i = 0; i < GROUPS; i++) {
     // Nested groups (a higher group contains a lower one); now and then a cycle, which Cedar refuses.
@@ -146,7 +165,8 @@ function entities(g: Gen): EntityRecord[] {
     const attrs: EntityRecord['attrs'] = { owner: { __entity: ref('User', `u${g.int(USERS)}`) } };
     if (g.chance(0.8)) attrs.public = g.chance(0.5);
     if (g.chance(0.5)) attrs.tags = ['x'];
-    out.push({ uid: ref('Doc', `d${i}`), attrs, parents: Array.from({ length: g.int(3) }, () => ref('Folder', `f${g.int(FOLDERS)}`)) });
+    const tags: NonNullable<EntityRecord['tags']> = g.chance(0.5) ? { level: g.int(5) } : {};
+    out.push({ uid: ref('Doc', `d${i}`), attrs, parents: Array.from({ length: g.int(3) }, () => ref('Folder', `f${g.int(FOLDERS)}`)), tags });
   }
   // The action hierarchy: viewing ⊂ everything, editing ⊂ everything.
   const groupsOf: Record<string, string[]> = { read: ['viewing'], share: ['viewing', 'editing'], write: ['editing'], delete: [], viewing: ['everything'], editing: ['everything'], everything: [] };
@@ -160,6 +180,7 @@ function request(g: Gen, store: EntityRecord[]): AuthorizationRequest {
   const context: AuthorizationRequest['context'] = { n: g.int(8), tags: g.chance(0.3) ? ['urgent'] : [] };
   if (g.chance(0.5)) context.label = g.pick(['abc', 'bcd']);
   if (g.chance(0.3)) context.maybe = g.int(2);
+  if (g.chance(0.5)) context.meta = { kind: g.pick(['a', 'b']), n: g.int(2) };
   return { principal, action: g.pick([...ACTIONS, ...ACTION_GROUPS]), resource, context, entities: store };
 }
 
@@ -189,7 +210,7 @@ describe('the decision point answers as plain Cedar over the whole set', () => {
     const SETS = 500;
     const REQUESTS_PER_SET = 24;
     let compared = 0;
-    const seen = { allow: 0, deny: 0, errors: 0, failed: 0, sliced: 0, shadowChecked: 0 };
+    const seen = { allow: 0, deny: 0, errors: 0, failed: 0, sliced: 0, shadowChecked: 0, inProcess: 0, cedar: 0 };
     for (let s = 0; s < SETS; s++) {
       const g = new Gen(1000 + s);
       const text = policySet(g);
@@ -203,10 +224,17 @@ describe('the decision point answers as plain Cedar over the whole set', () => {
         const req = request(g, store);
         const where = `seed ${1000 + s}, request ${r}: ${JSON.stringify({ principal: req.principal, action: req.action, resource: req.resource, context: req.context })}\n${text}`;
         const expected = whole(req);
+        // Cedar over the slice: exactly Cedar over the whole set, messages included (but for a
+        // request Cedar refuses: it names one vertex of a cycle, whichever its hash order finds first).
+        const sliced = point.evaluateWithCedar(req);
+        if (expected.failed) assert.deepEqual({ ...sliced, errors: sliced.errors.length }, { ...expected, errors: expected.errors.length }, where);
+        else assert.deepEqual(sliced, expected, where);
+        // The in-process evaluator (or Cedar, for what it does not handle): the same decision,
+        // determining policies and failing policies (its messages are its own).
         const got = point.evaluate(req);
-        // A request Cedar refuses names one vertex of a cycle, whichever its hash order finds first.
-        if (expected.failed) assert.deepEqual({ ...got, errors: got.errors.length }, { ...expected, errors: expected.errors.length }, where);
-        else assert.deepEqual(got, expected, where);
+        const failing = (e: typeof got) => (e.failed ? ['(request refused)'] : e.errors.map((m) => m.slice(0, m.indexOf(':'))));
+        assert.deepEqual({ decision: got.decision, reasons: got.reasons, errors: failing(got) }, { decision: expected.decision, reasons: expected.reasons, errors: failing(expected) }, where);
+        seen[got.evaluator === 'in-process' ? 'inProcess' : 'cedar']++;
         // The stateless API over the same set as one text: the same answer under other names.
         if (r % 8 === 0) assert.equal(plain(text, req).decision, expected.decision, where);
         // What is enforced leaves shadow policies out, and is read fail-closed.
@@ -229,7 +257,55 @@ describe('the decision point answers as plain Cedar over the whole set', () => {
     assert.ok(seen.errors > 500 && seen.failed > 20, `evaluation errors and refused requests: ${JSON.stringify(seen)}`);
     assert.ok(seen.sliced > compared / 2, `slicing left policies out: ${JSON.stringify(seen)}`);
     assert.ok(seen.shadowChecked > 500, JSON.stringify(seen));
+    assert.ok(seen.inProcess > compared * 0.8, `the in-process evaluator decided most requests: ${JSON.stringify(seen)}`);
   });
+});
+
+describe('the in-process evaluator agrees with Cedar on the corners of the language', () => {
+  const conditions = [
+    'context.s like "a*"', 'context.s like "*"', 'context.s like "a\\*b"', 'context.s like "**é*"', 'context.s like "\\u{1F600}*"',
+    'context.n like "1"', 'context.s < "b"', 'context.n < context.s', '-(context.n) == -3', 'context.s like "*\\u{1F600}?*"', 'context.s like "abc?é"', 'context.s like "*é"',
+    'context.big * 1024 * 1024 > 0', 'context.big * 1024 > 0', '0 - 4503599627370496 * 2048 < 0', '0 - 4503599627370496 * 2048 - 1 < 0', '-(0 - 4503599627370496 * 2048) > 0',
+    '4503599627370496 * 2048 > 0', '4503599627370496 * 2047 + 4503599627370495 + 1 > 0', 'context.big + 1 > context.big',
+    'principal in [Group::"g", 1]', 'principal in [Group::"g", Group::"other"]', '1 in Group::"g"', 'principal in context.s',
+    'principal.missing', 'principal has missing', 'Doc::"ghost" has x', 'Doc::"ghost".x == 1', 'Doc::"ghost" in Group::"g"', 'Doc::"ghost" == Doc::"ghost"',
+    'Doc::"ghost".hasTag("t")', 'Doc::"ghost".getTag("t") == 1', 'principal.hasTag("team")', 'principal.getTag("team") == "red"', 'principal.getTag("nope") == 1', 'principal.hasTag(1)',
+    'context.set.contains(1)', 'context.set.contains([1])', 'context.set.containsAll([])', 'context.set.containsAny([])', '[].isEmpty()', 'context.s.isEmpty()',
+    'context.set == [2, 1, 1]', 'context.set == [1]', 'context.rec == {"b": [1], "a": true}', 'context.rec == {"a": true}', 'context.rec.a', 'context.rec.z',
+    'context.rec has a', 'context.rec has z', 'context has rec && context.rec has b', 'context.s has x',
+    'if context.t then true else 1 == "x"', 'if 1 then true else true', 'true || 1', 'false || 1', 'false && 1', 'true && 1', '!1', '!(context.t)',
+    'principal is User', 'principal is User in Group::"g"', 'principal is Doc in Group::"g"', '1 is User', 'action in Action::"group"', 'action == Action::"read"',
+    'principal == User::"alice"', 'principal != User::"bob"', 'User::"alice" == {"__entity": "x"} || true', 'resource.owner == principal', 'resource.owner.level == 3',
+    'context.t', 'context.n', 'context.s == "abc"', 'context.n == 3 && context.s != 3',
+  ];
+  const request: AuthorizationRequest = {
+    principal: { type: 'User', id: 'alice' }, action: 'read', resource: { type: 'Doc', id: 'd' },
+    context: { s: 'abc😀é', n: 3, t: true, big: 9007199254740991, set: [1, 2], rec: { a: true, b: [1] } },
+    entities: [
+      { uid: { type: 'User', id: 'alice' }, attrs: { level: 3 }, parents: [{ type: 'Group', id: 'g' }], tags: { team: 'red' } },
+      { uid: { type: 'Group', id: 'g' }, attrs: {}, parents: [] },
+      { uid: { type: 'Doc', id: 'd' }, attrs: { owner: { __entity: { type: 'User', id: 'alice' } } }, parents: [] },
+      { uid: { type: 'Action', id: 'read' }, attrs: {}, parents: [{ type: 'Action', id: 'group' }] },
+    ],
+  };
+  for (const condition of conditions) {
+    it(condition, (t) => {
+      let policies;
+      try {
+        policies = splitPolicies([{ origin: 'corner.cedar', text: `@id("c") permit (principal, action, resource) when { ${condition} };\n@id("f") forbid (principal, action, resource) unless { ${condition} };` }]);
+      } catch {
+        t.skip('Cedar does not parse it');
+        return;
+      }
+      const point = new DecisionPoint(PolicySet.unvalidated(policies));
+      const cedarAnswer = point.evaluateWithCedar(request);
+      const answer = point.evaluate(request);
+      assert.equal(cedarAnswer.failed, false, cedarAnswer.errors.join());
+      assert.equal(answer.evaluator, 'in-process');
+      const failing = (e: typeof answer) => e.errors.map((m) => m.slice(0, m.indexOf(':')));
+      assert.deepEqual({ decision: answer.decision, reasons: answer.reasons, errors: failing(answer) }, { decision: cedarAnswer.decision, reasons: cedarAnswer.reasons, errors: failing(cedarAnswer) }, JSON.stringify({ cedarAnswer, answer }));
+    });
+  }
 });
 
 describe('the decision point', () => {

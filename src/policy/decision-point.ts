@@ -7,6 +7,7 @@
 // when one could apply, the decision the set would give with them enforced is
 // reported beside it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { Unsupported, authorize, compilePolicy, readRequest, type CompiledPolicy } from './evaluator/evaluate.ts';
 import { Hierarchy, PolicyIndex, type EntityRef } from './policy-index.ts';
 import type { LoadedPolicy, PolicySet } from './policy-set.ts';
 
@@ -37,6 +38,8 @@ export interface Evaluation {
   errors: string[];
   /** The request itself could not be evaluated (bad entities or context). */
   failed: boolean;
+  /** Who evaluated: Mandate's in-process evaluator, or cedar-wasm (for what the former does not handle). */
+  evaluator: 'in-process' | 'cedar-wasm';
 }
 
 export interface Decision {
@@ -91,9 +94,18 @@ export class DecisionPoint {
   readonly #index: PolicyIndex<LoadedPolicy>;
   readonly #order: Map<LoadedPolicy, number>;
   readonly #decisions = new Map<string, Decision>();
+  /** Each policy compiled for the in-process evaluator; absent when it uses what only Cedar knows. */
+  readonly #compiled = new Map<LoadedPolicy, CompiledPolicy>();
 
   constructor(set: PolicySet) {
     this.#set = set;
+    for (const policy of set.policies) {
+      try {
+        this.#compiled.set(policy, compilePolicy(policy.id, policy.json));
+      } catch (error) {
+        if (!(error instanceof Unsupported)) throw error;
+      }
+    }
     this.#index = new PolicyIndex(set.policies.map((policy) => ({ policy, json: policy.json })));
     this.#order = new Map(set.policies.map((p, i) => [p, i]));
   }
@@ -140,6 +152,23 @@ export class DecisionPoint {
   }
 
   #evaluateSlice(request: AuthorizationRequest, policies: readonly LoadedPolicy[]): Evaluation {
+    const compiled = policies.map((p) => this.#compiled.get(p));
+    if (compiled.every((p) => p !== undefined)) {
+      try {
+        return { ...authorize(readRequest({ ...request, action: { type: 'Action', id: request.action } }), compiled), failed: false, evaluator: 'in-process' };
+      } catch {
+        // Unsupported here (or anything unexpected): Cedar itself decides.
+      }
+    }
+    return this.#askCedar(request, policies);
+  }
+
+  /** cedar-wasm's answer over the policies that can apply (the in-process evaluator is not asked). */
+  evaluateWithCedar(request: AuthorizationRequest): Evaluation {
+    return this.#askCedar(request, this.candidates(request));
+  }
+
+  #askCedar(request: AuthorizationRequest, policies: readonly LoadedPolicy[]): Evaluation {
     let answer: cedar.AuthorizationAnswer;
     try {
       // Even an empty slice is asked: Cedar still checks the request's entities and context.
@@ -153,7 +182,7 @@ export class DecisionPoint {
         preparsedPolicySetId: slot,
       });
     } catch (error) {
-      return { decision: 'deny', reasons: [], errors: [`the decision point failed: ${(error as Error).message}`], failed: true };
+      return { decision: 'deny', reasons: [], errors: [`the decision point failed: ${(error as Error).message}`], failed: true, evaluator: 'cedar-wasm' };
     }
     return readAnswer(answer);
   }
@@ -161,13 +190,14 @@ export class DecisionPoint {
 
 /** Cedar's answer as an Evaluation (reasons sorted, errors as `<policy>: <message>`). */
 export function readAnswer(answer: cedar.AuthorizationAnswer): Evaluation {
-  if (answer.type === 'failure') return { decision: 'deny', reasons: [], errors: answer.errors.map((e) => e.message), failed: true };
+  if (answer.type === 'failure') return { decision: 'deny', reasons: [], errors: answer.errors.map((e) => e.message), failed: true, evaluator: 'cedar-wasm' };
   const { decision, diagnostics } = answer.response;
   return {
     decision,
     reasons: [...diagnostics.reason].sort(),
     errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`).sort(),
     failed: false,
+    evaluator: 'cedar-wasm',
   };
 }
 
