@@ -7,7 +7,7 @@
 // when one could apply, the decision the set would give with them enforced is
 // reported beside it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { Unsupported, authorize, compilePolicy, readRequest, type CompiledPolicy } from './evaluator/evaluate.ts';
+import { Unsupported, authorize, compilePolicy, readRequest, type CompiledPolicy, type RequestView } from './evaluator/evaluate.ts';
 import { Hierarchy, PolicyIndex, type EntityRef } from './policy-index.ts';
 import type { LoadedPolicy, PolicySet } from './policy-set.ts';
 
@@ -132,32 +132,50 @@ export class DecisionPoint {
   }
 
   #decide(request: AuthorizationRequest): Decision {
-    const candidates = this.candidates(request);
+    const view = this.#view(request);
+    const candidates = this.#candidates(request, view);
     const enforced = candidates.filter((p) => p.mode === 'enforce');
-    const decision = failClosed(this.#evaluateSlice(request, enforced), this.#set.hash);
+    const decision = failClosed(this.#evaluateSlice(request, view, enforced), this.#set.hash);
     if (enforced.length === candidates.length) return decision;
-    const shadow = failClosed(this.#evaluateSlice(request, candidates), this.#set.hash);
+    const shadow = failClosed(this.#evaluateSlice(request, view, candidates), this.#set.hash);
     return { ...decision, shadow: { decision: shadow.decision, policies: shadow.policies, errors: shadow.errors } };
+  }
+
+  /** The request as the in-process evaluator reads it; null when Cedar must read it instead. */
+  #view(request: AuthorizationRequest): RequestView | null {
+    try {
+      return readRequest({ ...request, action: { type: 'Action', id: request.action } });
+    } catch {
+      return null; // Unsupported (or anything unexpected): Cedar itself decides.
+    }
   }
 
   /** The policies of the set whose scope accepts this request, in set order. */
   candidates(request: AuthorizationRequest): LoadedPolicy[] {
-    const found = this.#index.candidates(request.principal, { type: 'Action', id: request.action }, request.resource, new Hierarchy(request.entities));
-    return [...found].sort((a, b) => (this.#order.get(a) as number) - (this.#order.get(b) as number));
+    return this.#candidates(request, this.#view(request));
+  }
+
+  #candidates(request: AuthorizationRequest, view: RequestView | null): LoadedPolicy[] {
+    const hierarchy = view ?? new Hierarchy(request.entities);
+    const found = this.#index.candidates(request.principal, { type: 'Action', id: request.action }, request.resource, (key) => hierarchy.ancestors(key));
+    return found.size <= 1 ? [...found] : [...found].sort((a, b) => (this.#order.get(a) as number) - (this.#order.get(b) as number));
   }
 
   /** Cedar's answer over the policies that can apply, enforced and shadow alike (what the whole set would answer). */
   evaluate(request: AuthorizationRequest): Evaluation {
-    return this.#evaluateSlice(request, this.candidates(request));
+    const view = this.#view(request);
+    return this.#evaluateSlice(request, view, this.#candidates(request, view));
   }
 
-  #evaluateSlice(request: AuthorizationRequest, policies: readonly LoadedPolicy[]): Evaluation {
-    const compiled = policies.map((p) => this.#compiled.get(p));
-    if (compiled.every((p) => p !== undefined)) {
-      try {
-        return { ...authorize(readRequest({ ...request, action: { type: 'Action', id: request.action } }), compiled), failed: false, evaluator: 'in-process' };
-      } catch {
-        // Unsupported here (or anything unexpected): Cedar itself decides.
+  #evaluateSlice(request: AuthorizationRequest, view: RequestView | null, policies: readonly LoadedPolicy[]): Evaluation {
+    if (view !== null) {
+      const compiled = policies.map((p) => this.#compiled.get(p));
+      if (compiled.every((p) => p !== undefined)) {
+        try {
+          return { ...authorize(view, compiled), failed: false, evaluator: 'in-process' };
+        } catch {
+          // Unsupported here (or anything unexpected): Cedar itself decides.
+        }
       }
     }
     return this.#askCedar(request, policies);

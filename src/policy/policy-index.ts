@@ -16,7 +16,7 @@ export interface EntityRef {
 type ScopeKeys = string[];
 
 const ANY = '*';
-const uidKey = (type: string, id: string): string => `${type}\u0000${id}`;
+import { entityKey as uidKey } from './evaluator/values.ts';
 const isKey = (type: string): string => `is\u0000${type}`;
 const isInKey = (type: string, ancestor: string): string => `is\u0000${type}\u0000in\u0000${ancestor}`;
 const inKey = (ancestor: string): string => `in\u0000${ancestor}`;
@@ -113,25 +113,30 @@ export class PolicyIndex<P> {
   }
 
   /** Every policy whose scope accepts this principal, action and resource, each once. */
-  candidates(principal: EntityRef, action: EntityRef, resource: EntityRef, hierarchy: Hierarchy): Set<P> {
+  candidates(principal: EntityRef, action: EntityRef, resource: EntityRef, ancestors: (key: string) => Iterable<string>): Set<P> {
     const found = new Set<P>();
     const principalSelf = uidKey(principal.type, principal.id);
     const actionSelf = uidKey(action.type, action.id);
     const resourceSelf = uidKey(resource.type, resource.id);
-    const principalKeys = entityRequestKeys(principal.type, principalSelf, hierarchy.ancestors(principalSelf));
-    const resourceKeys = entityRequestKeys(resource.type, resourceSelf, hierarchy.ancestors(resourceSelf));
-    for (const a of actionRequestKeys(actionSelf, hierarchy.ancestors(actionSelf))) {
-      const byPrincipal = this.#byAction.get(a);
-      if (!byPrincipal) continue;
-      for (const p of principalKeys) {
-        const byResource = byPrincipal.get(p);
-        if (!byResource) continue;
-        for (const r of resourceKeys) {
-          const list = byResource.get(r);
-          if (list) for (const policy of list) found.add(policy);
-        }
+    const principalKeys = entityRequestKeys(principal.type, principalSelf, ancestors(principalSelf));
+    const resourceKeys = entityRequestKeys(resource.type, resourceSelf, ancestors(resourceSelf));
+    for (const byPrincipal of matching(this.#byAction, actionRequestKeys(actionSelf, ancestors(actionSelf)))) {
+      for (const byResource of matching(byPrincipal, principalKeys)) {
+        for (const list of matching(byResource, resourceKeys)) for (const policy of list) found.add(policy);
       }
     }
     return found;
+  }
+}
+
+/** The entries of `map` under any of `keys`: by lookup, or by a walk when the map is the smaller. */
+function* matching<V>(map: ReadonlyMap<string, V>, keys: readonly string[]): Generator<V> {
+  if (map.size < keys.length) {
+    for (const [key, value] of map) if (keys.includes(key)) yield value;
+    return;
+  }
+  for (const key of keys) {
+    const value = map.get(key);
+    if (value !== undefined) yield value;
   }
 }

@@ -7,7 +7,7 @@
 // cycle in the hierarchy, values it does not handle) is refused with Unsupported.
 import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { compile, EvaluationError, type Expression, type Scope, type StoredEntity } from './expressions.ts';
-import { EntityValue, RecordValue, Unsupported, checkTypeName, entityKey, fromJson, type Value } from './values.ts';
+import { EntityValue, RecordValue, Unsupported, checkJson, checkTypeName, entityKey, fromJson, type Value } from './values.ts';
 
 export { Unsupported };
 
@@ -45,6 +45,32 @@ interface Node {
   parents: string[];
 }
 
+/** An entity's attributes or tags, checked whole up front and converted when first read. */
+class LazyValues {
+  readonly #json: Record<string, unknown>;
+  readonly #values = new Map<string, Value>();
+
+  constructor(json: Record<string, unknown> | undefined) {
+    this.#json = json ?? {};
+    for (const key in this.#json) checkJson(this.#json[key]);
+  }
+
+  get(key: string): Value | undefined {
+    let value = this.#values.get(key);
+    if (value === undefined && Object.hasOwn(this.#json, key)) {
+      value = fromJson(this.#json[key]);
+      this.#values.set(key, value);
+    }
+    return value;
+  }
+
+  has(key: string): boolean {
+    return Object.hasOwn(this.#json, key);
+  }
+}
+
+const NO_ANCESTORS: ReadonlySet<string> = new Set();
+
 /** The request's entities as Cedar would hold them; throws Unsupported where it would not match Cedar exactly. */
 class EntityStore {
   readonly #nodes = new Map<string, Node>();
@@ -54,10 +80,8 @@ class EntityStore {
     for (const entity of entities) {
       const key = entityKey(checkTypeName(entity.uid.type), entity.uid.id);
       if (this.#nodes.has(key)) throw new Unsupported('an entity listed twice');
-      const attrs = new Map<string, Value>();
-      for (const [name, value] of Object.entries(entity.attrs ?? {})) attrs.set(name, fromJson(value));
-      const tags = new Map<string, Value>();
-      for (const [name, value] of Object.entries(entity.tags ?? {})) tags.set(name, fromJson(value));
+      const attrs = new LazyValues(entity.attrs);
+      const tags = new LazyValues(entity.tags);
       this.#nodes.set(key, { stored: { attrs, tags }, parents: entity.parents.map((p) => entityKey(checkTypeName(p.type), p.id)) });
     }
     this.#refuseCycles();
@@ -65,6 +89,10 @@ class EntityStore {
 
   /** Cedar refuses a request whose hierarchy has a cycle anywhere; so does this store (Cedar then answers). */
   #refuseCycles(): void {
+    // Only edges between entities the request holds can close a cycle.
+    let inner = false;
+    for (const node of this.#nodes.values()) if (node.parents.some((parent) => this.#nodes.has(parent))) inner = true;
+    if (!inner) return;
     const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
     for (const start of this.#nodes.keys()) {
       if (state.has(start)) continue;
@@ -93,9 +121,10 @@ class EntityStore {
     return this.#nodes.get(key)?.stored;
   }
 
-  ancestors(key: string): Set<string> {
+  ancestors(key: string): ReadonlySet<string> {
     let found = this.#ancestors.get(key);
     if (found) return found;
+    if ((this.#nodes.get(key)?.parents.length ?? 0) === 0) return NO_ANCESTORS;
     found = new Set();
     const pending = [...(this.#nodes.get(key)?.parents ?? [])];
     while (pending.length > 0) {
@@ -116,8 +145,13 @@ export interface InProcessAnswer {
   errors: string[];
 }
 
+/** A request as the evaluator reads it, with its entities' ancestors (for the policy index too). */
+export interface RequestView extends Scope {
+  ancestors(key: string): ReadonlySet<string>;
+}
+
 /** Reads a request for the evaluator; throws Unsupported when Cedar must be asked instead. */
-export function readRequest(request: RequestInput): Scope {
+export function readRequest(request: RequestInput): RequestView {
   const context = fromJson(request.context);
   if (!(context instanceof RecordValue)) throw new Unsupported('a context that is not a record');
   const store = new EntityStore(request.entities);
@@ -128,6 +162,7 @@ export function readRequest(request: RequestInput): Scope {
     context,
     entity: (key) => store.entity(key),
     within: (descendant, ancestor) => descendant.key === ancestor.key || store.ancestors(descendant.key).has(ancestor.key),
+    ancestors: (key) => store.ancestors(key),
   };
 }
 

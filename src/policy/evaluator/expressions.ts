@@ -10,9 +10,15 @@ import { EntityValue, I64_MAX, I64_MIN, RecordValue, SetValue, Unsupported, enti
 /** An error while evaluating a policy: Cedar skips that policy and reports it. */
 export class EvaluationError extends Error {}
 
+/** What an expression reads of an entity: attribute or tag values by name. */
+export interface EntityData {
+  get(name: string): Value | undefined;
+  has(name: string): boolean;
+}
+
 export interface StoredEntity {
-  attrs: ReadonlyMap<string, Value>;
-  tags: ReadonlyMap<string, Value>;
+  attrs: EntityData;
+  tags: EntityData;
 }
 
 /** What an expression is evaluated against. */

@@ -42,8 +42,51 @@ const RESERVED = new Set(['true', 'false', 'if', 'then', 'else', 'in', 'is', 'li
 
 /** An entity type name as Cedar accepts it; anything else is for Cedar to refuse. */
 export function checkTypeName(type: string): string {
+  if (knownNames.has(type)) return type;
   if (!NAME.test(type) || type.split('::').some((part) => RESERVED.has(part))) throw new Unsupported(`the entity type name ${type}`);
+  if (knownNames.size >= 10_000) knownNames.clear();
+  knownNames.add(type);
   return type;
+}
+
+const knownNames = new Set<string>();
+
+/**
+ * Throws Unsupported for anything `fromJson` would refuse, without building values:
+ * Cedar refuses a whole request for one bad value anywhere, so every value is checked
+ * even when only some are ever read.
+ */
+export function checkJson(json: unknown, depth = 0): void {
+  if (depth > 32) throw new Unsupported('value nested too deeply');
+  switch (typeof json) {
+    case 'boolean':
+    case 'string':
+      return;
+    case 'number':
+      if (!Number.isSafeInteger(json)) throw new Unsupported('a number that is not a safe integer');
+      return;
+    case 'object': {
+      if (json === null) throw new Unsupported('null');
+      if (Array.isArray(json)) {
+        for (const item of json) checkJson(item, depth + 1);
+        return;
+      }
+      const record = json as Record<string, unknown>;
+      for (const key in record) {
+        if (key.startsWith('__')) {
+          if (key === '__entity' && Object.keys(record).length === 1) {
+            entityFromJson(record.__entity);
+            return;
+          }
+          throw new Unsupported('an escape the evaluator does not read');
+        }
+        checkJson(record[key], depth + 1);
+      }
+      return;
+    }
+    default:
+      throw new Unsupported(`a ${typeof json} value`);
+  }
 }
 
 /** Something the in-process evaluator does not handle: Cedar itself must be asked. */
