@@ -7,6 +7,7 @@ import { MandateError } from '../errors.ts';
 import { nowSeconds } from '../lib/clock.ts';
 import { compile, errorReply, match, send, type RouteDef } from './http.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { authzenRoutes } from './authzen.ts';
 import { oauthRoutes } from './oauth.ts';
 import { openApiDocument } from './openapi.ts';
 import { agentRoutes } from './rest/agents.ts';
@@ -21,7 +22,7 @@ import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
 import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
-export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...authzenRoutes];
 
 function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   const openapi = openApiDocument(API_ROUTES, app.config.publicUrl, VERSION);

@@ -1,9 +1,10 @@
 // One audit record. Every governed request leaves at least one: the decision, and,
-// when it was allowed, its result. Arguments are recorded by digest only, so no
-// secret that an agent passes to a tool lands in the log.
+// when it was allowed, its result; every AuthZEN evaluation another enforcement point
+// asks for leaves one too. Arguments are recorded by digest only, so no secret that
+// an agent passes to a tool lands in the log.
 import { createHash } from 'node:crypto';
 
-export type AuditKind = 'authentication' | 'decision' | 'result';
+export type AuditKind = 'authentication' | 'decision' | 'result' | 'evaluation';
 
 export interface AuditEvent {
   kind: AuditKind;
@@ -25,6 +26,11 @@ export interface AuditEvent {
   policySetHash: string | null;
   outcome: 'ok' | 'error' | 'denied' | null;
   latencyMs: number | null;
+  /** Of an `evaluation` (an AuthZEN query by another enforcement point): who asked, e.g. `admin`, `person alice`. */
+  caller?: string;
+  /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`). */
+  subject?: string;
+  resource?: string;
 }
 
 export interface StoredAuditEvent extends AuditEvent {

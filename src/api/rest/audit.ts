@@ -3,11 +3,12 @@ import { badRequest } from '../../errors.ts';
 import { route } from './route.ts';
 
 const AuditEventView = z.object({
-  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'decision', 'result']), time: z.string(), server: z.string(),
+  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'decision', 'result', 'evaluation']), time: z.string(), server: z.string(),
   person: z.string().nullable(), agents: z.array(z.string()), mandate: z.string().nullable(), purpose: z.string().nullable(),
   method: z.string().nullable(), tool: z.string().nullable(), arguments_digest: z.string().nullable(), decision: z.enum(['allow', 'deny']).nullable(),
   reason: z.string().nullable(), policies: z.array(z.string()), policy_set_hash: z.string().nullable(), outcome: z.enum(['ok', 'error', 'denied']).nullable(),
   latency_ms: z.number().nullable(),
+  caller: z.string().nullable().describe('of an evaluation: who asked'), subject: z.string().nullable(), resource: z.string().nullable(),
 });
 
 const count = (value: string | null, fallback: number, max: number): number => {
@@ -30,6 +31,7 @@ export const auditRoutes = [
           seq: e.seq, hash: e.hash, kind: e.kind, time: new Date(e.time).toISOString(), server: e.server, person: e.person, agents: e.agents, mandate: e.mandate,
           purpose: e.purpose, method: e.method, tool: e.tool, arguments_digest: e.argumentsDigest, decision: e.decision, reason: e.reason, policies: e.policies,
           policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs,
+          caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null,
         })),
       };
     },

@@ -7,7 +7,7 @@ import { badRequest } from '../../errors.ts';
 import type { Caller } from '../../identity/caller.ts';
 import { requireAdmin } from '../../identity/caller.ts';
 import { authenticateRequest } from '../authenticate.ts';
-import { readJson, type Reply, type RouteDef } from '../http.ts';
+import { readJson, type Reply, type RequestContext, type RouteDef } from '../http.ts';
 
 export type Access = 'admin' | 'authenticated' | 'public';
 
@@ -20,6 +20,8 @@ export interface ApiRoute<B extends z.ZodType = z.ZodType> {
   body?: B;
   response: z.ZodType;
   status?: number;
+  /** Around the whole exchange, errors included: for a binding with transport rules of its own (AuthZEN's X-Request-ID). */
+  around?: (ctx: RequestContext, serve: () => Promise<Reply>) => Promise<Reply>;
   handle: (input: { app: App; caller: Caller | null; body: z.output<B>; params: Record<string, string>; query: URLSearchParams; now: number }) => Promise<unknown>;
 }
 
@@ -30,7 +32,7 @@ function describeIssues(error: z.ZodError): string {
 }
 
 export function toRouteDef(app: App, r: ApiRoute): RouteDef {
-  return {
+  const served: RouteDef & { handle: (ctx: RequestContext) => Promise<Reply> } = {
     method: r.method,
     path: r.path,
     errorStyle: 'problem',
@@ -47,4 +49,6 @@ export function toRouteDef(app: App, r: ApiRoute): RouteDef {
       return { status: r.status ?? 200, body: result };
     },
   };
+  const { around } = r;
+  return around ? { ...served, handle: (ctx) => around(ctx, () => served.handle(ctx)) } : served;
 }
