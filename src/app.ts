@@ -1,6 +1,6 @@
 // The composition root: opens the store and builds every service from the config.
 // `mandate serve` and the tests both start Mandate through here.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Catalog } from './catalog/servers.ts';
 import { endpoints, type Config } from './config.ts';
@@ -18,6 +18,9 @@ import { nowSeconds } from './lib/clock.ts';
 import { AuditLog } from './audit/log.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { PolicyEngine } from './policy/engine.ts';
+import { PolicyStore, readPolicyDirectory } from './policy/policy-store.ts';
+import { PolicySet, type SchemaSource } from './policy/policy-set.ts';
+import { PolicyInvalidError } from './policy/problems.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/types.ts';
 
@@ -38,21 +41,25 @@ export interface App {
   gateway: Gateway;
   audit: AuditLog;
   policy: () => PolicyEngine;
-  /** Re-reads the policy directory; the last good set stays active when the new one is invalid. */
+  /** The policy directory: the active set, validated changes, hot reload. */
+  policies: PolicyStore;
+  /** Re-reads the policy directory; the last good set stays active when the new one is invalid (and this throws, naming its problems). */
   reloadPolicies: () => Promise<PolicyEngine>;
   startedAt: number;
   close: () => Promise<void>;
 }
 
-export async function loadPolicyEngine(dir: string): Promise<PolicyEngine> {
-  let files: string[];
+/** The schema policies are validated against: the repository's `policies/schema.cedarschema`, or another file. */
+export async function readSchema(file: string | URL = SCHEMA_FILE): Promise<SchemaSource> {
   try {
-    files = (await readdir(dir)).filter((f) => f.endsWith('.cedar')).sort();
-  } catch {
-    throw new MandateError('policies_missing', `no policy directory at ${dir}: run \`mandate init\``, { status: 503 });
+    return { origin: typeof file === 'string' ? file : 'schema.cedarschema', text: await readFile(file, 'utf8') };
+  } catch (error) {
+    throw new MandateError('schema_missing', `cannot read the Cedar schema ${String(file)}: ${(error as Error).message}`);
   }
-  const sources = await Promise.all(files.map(async (f) => ({ origin: f, text: await readFile(join(dir, f), 'utf8') })));
-  return PolicyEngine.load(sources, await readFile(SCHEMA_FILE, 'utf8'));
+}
+
+export async function loadPolicyEngine(dir: string): Promise<PolicyEngine> {
+  return new PolicyEngine(PolicySet.load(await readPolicyDirectory(dir), await readSchema()));
 }
 
 export async function createApp(config: Config): Promise<App> {
@@ -63,8 +70,9 @@ export async function createApp(config: Config): Promise<App> {
     const tokens = new TokenService(keys, { issuer: config.publicUrl, clockTolerance: config.clockTolerance });
     const external = new ExternalIssuers(store, config.clockTolerance);
     await external.load();
-    let engine = await loadPolicyEngine(join(config.dataDir, 'policies'));
-    const policy = (): PolicyEngine => engine;
+    const policies = await PolicyStore.open(join(config.dataDir, 'policies'), { schema: await readSchema() });
+    policies.watch();
+    const policy = (): PolicyEngine => policies.engine;
     const startedAt = nowSeconds();
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
@@ -94,12 +102,15 @@ export async function createApp(config: Config): Promise<App> {
       gateway,
       audit,
       policy,
+      policies,
       reloadPolicies: async () => {
-        engine = await loadPolicyEngine(join(config.dataDir, 'policies'));
-        return engine;
+        const status = await policies.reload('api');
+        if (!status.ok) throw new PolicyInvalidError(status.problems);
+        return policies.engine;
       },
       startedAt,
       close: async () => {
+        await policies.close();
         await gateway.close();
         await audit.drain();
         await store.close();

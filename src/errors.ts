@@ -19,13 +19,16 @@ export class MandateError extends Error {
   readonly code: string;
   readonly status: number;
   readonly oauthError: OAuthErrorCode | undefined;
+  /** Further members of a problem+json answer (RFC 9457 §3.2), e.g. the `problems` of an invalid policy set. */
+  readonly extensions: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, options: { status?: number; oauthError?: OAuthErrorCode; cause?: unknown } = {}) {
+  constructor(code: string, message: string, options: { status?: number; oauthError?: OAuthErrorCode; cause?: unknown; extensions?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MandateError';
     this.code = code;
     this.status = options.status ?? 400;
     this.oauthError = options.oauthError;
+    this.extensions = options.extensions;
   }
 
   /** The same failure, reported at an OAuth endpoint under `error`. */

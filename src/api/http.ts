@@ -24,7 +24,7 @@ export interface RequestContext {
 }
 
 interface RouteBase {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   errorStyle: ErrorStyle;
 }
@@ -69,14 +69,14 @@ export function match(routes: CompiledRoute[], method: string, path: string): { 
   return allowed.length > 0 ? { allowed } : null;
 }
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new MandateError('body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 });
+  if (declared > maxBytes) throw new MandateError('body_too_large', `the request body is larger than ${maxBytes} bytes`, { status: 413 });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new MandateError('body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 });
+    if (size > maxBytes) throw new MandateError('body_too_large', `the request body is larger than ${maxBytes} bytes`, { status: 413 });
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -84,8 +84,8 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const mediaType = (req: IncomingMessage): string => (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
+export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const body = await readBody(req, maxBytes);
   if (body.length === 0) return {};
   if (mediaType(req) !== 'application/json') throw new MandateError('unsupported_media_type', 'send the body as application/json', { status: 415 });
   try {
@@ -105,7 +105,7 @@ export async function readForm(req: IncomingMessage, style: ErrorStyle): Promise
 }
 
 export function problemBody(error: MandateError, instance: string): Record<string, unknown> {
-  return { type: `urn:mandate:error:${error.code}`, title: error.code.replace(/_/g, ' '), status: error.status, detail: error.message, code: error.code, instance };
+  return { ...error.extensions, type: `urn:mandate:error:${error.code}`, title: error.code.replace(/_/g, ' '), status: error.status, detail: error.message, code: error.code, instance };
 }
 
 export function oauthBody(error: MandateError): Record<string, unknown> {

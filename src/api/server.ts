@@ -16,13 +16,14 @@ import { identityProviderRoutes } from './rest/identity-providers.ts';
 import { keyRoutes } from './rest/keys.ts';
 import { mandateRoutes } from './rest/mandates.ts';
 import { peopleRoutes } from './rest/people.ts';
+import { policyRoutes } from './rest/policies.ts';
 import type { ApiRoute } from './rest/route.ts';
 import { toRouteDef } from './rest/route.ts';
 import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
 import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
-export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...authzenRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...policyRoutes, ...authzenRoutes];
 
 function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   const openapi = openApiDocument(API_ROUTES, app.config.publicUrl, VERSION);

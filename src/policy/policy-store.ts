@@ -17,8 +17,11 @@ import { PolicyEngine } from './engine.ts';
 import { PolicySet, type PolicyCheck, type PolicySource, type SchemaSource } from './policy-set.ts';
 import { PolicyInvalidError, formatProblem, problemAt, type PolicyProblem } from './problems.ts';
 
-/** A policy file's name: a plain `.cedar` name in the directory itself (no path, not hidden). */
+/** A name the API writes: a plain `.cedar` name in the directory itself (no path, not hidden). */
 export const POLICY_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,122}\.cedar$/;
+
+/** What the directory holds as policies: every `.cedar` file but hidden ones (editors' swap and lock files, temporary files). */
+const isPolicyFile = (name: string): boolean => name.endsWith('.cedar') && !name.startsWith('.');
 /** Largest policy file accepted through the API. */
 export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
 
@@ -42,7 +45,7 @@ class Unsettled extends Error {}
 export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> {
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((f) => POLICY_FILE.test(f)).sort();
+    names = (await readdir(dir)).filter(isPolicyFile).sort();
   } catch (error) {
     throw new MandateError('policies_missing', `no policy directory at ${dir}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'run `mandate init`' : (error as Error).message}`, { status: 503 });
   }
@@ -66,7 +69,7 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
 
 /** Names, sizes and modification times: what changes when any policy file does. */
 async function fingerprint(dir: string): Promise<string> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => POLICY_FILE.test(f)).sort();
+  const names = (await readdir(dir).catch(() => [] as string[])).filter(isPolicyFile).sort();
   const parts = await Promise.all(names.map(async (name) => {
     const s = await stat(join(dir, name)).catch(() => null);
     return s ? `${name}:${s.size}:${s.mtimeMs}` : `${name}:?`;

@@ -12,12 +12,14 @@ import { readJson, type Reply, type RequestContext, type RouteDef } from '../htt
 export type Access = 'admin' | 'authenticated' | 'public';
 
 export interface ApiRoute<B extends z.ZodType = z.ZodType> {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   summary: string;
   tag: string;
   access: Access;
   body?: B;
+  /** Largest body accepted (default MAX_BODY_BYTES, 64 KiB). */
+  maxBodyBytes?: number;
   response: z.ZodType;
   status?: number;
   /** Around the whole exchange, errors included: for a binding with transport rules of its own (AuthZEN's X-Request-ID). */
@@ -41,7 +43,7 @@ export function toRouteDef(app: App, r: ApiRoute): RouteDef {
       if (r.access === 'admin' && caller) requireAdmin(caller);
       let body: unknown = undefined;
       if (r.body) {
-        const parsed = r.body.safeParse(await readJson(req));
+        const parsed = r.body.safeParse(await readJson(req, r.maxBodyBytes));
         if (!parsed.success) throw badRequest('invalid_body', describeIssues(parsed.error));
         body = parsed.data;
       }

@@ -53,4 +53,13 @@ export const identityProviderView = (p: IdentityProvider): z.infer<typeof Identi
   name: p.name, issuer: p.issuer, audience: p.audience, jwks_uri: p.jwksUri, subject_claim: p.subjectClaim, created_at: iso(p.createdAt),
 });
 
-export const Problem = z.object({ type: z.string(), title: z.string(), status: z.number().int(), detail: z.string(), code: z.string(), instance: z.string() });
+export const PolicyProblemView = z.object({
+  file: z.string(), line: z.number().int(), column: z.number().int().describe('1-based, in characters'), end_line: z.number().int(), end_column: z.number().int(),
+  policy: z.string().nullable().describe('the policy id, when the problem belongs to one'), severity: z.enum(['error', 'warning']), message: z.string(),
+  help: z.string().nullable().describe('Cedar\'s suggestion, when it has one'),
+});
+
+export const Problem = z.object({
+  type: z.string(), title: z.string(), status: z.number().int(), detail: z.string(), code: z.string(), instance: z.string(),
+  problems: z.array(PolicyProblemView).optional().describe('policy_invalid: every problem of the refused policy set, each at its file, line and column'),
+});
