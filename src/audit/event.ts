@@ -3,6 +3,7 @@
 // asks for leaves one too. Arguments are recorded by digest only, so no secret that
 // an agent passes to a tool lands in the log.
 import { createHash } from 'node:crypto';
+import type { AuthorizationRequest } from '../policy/engine.ts';
 
 export type AuditKind = 'authentication' | 'decision' | 'result' | 'evaluation';
 
@@ -26,6 +27,14 @@ export interface AuditEvent {
   policySetHash: string | null;
   outcome: 'ok' | 'error' | 'denied' | null;
   latencyMs: number | null;
+  /**
+   * Of a decision by Cedar: the request exactly as the decision point was asked it
+   * (principal, action, resource, context, entities — the arguments' views among them
+   * when a policy of the set reads arguments): what `mandate policy replay` decides again.
+   */
+  request?: AuthorizationRequest;
+  /** Of a decision a shadow policy could apply to: the decision with shadow policies enforced. Recorded, never enforced. */
+  shadow?: { decision: 'allow' | 'deny'; policies: string[]; errors: string[] };
   /** Of an `evaluation` (an AuthZEN query by another enforcement point): who asked, e.g. `admin`, `person alice`. */
   caller?: string;
   /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`). */

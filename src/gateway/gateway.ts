@@ -201,9 +201,9 @@ export class Gateway {
    */
   async #decideRequest(server: Server, request: GovernedRequest): Promise<Decision> {
     const now = Math.floor(Date.now() / 1000);
-    const { decision, policies, policySetHash } = await this.#decide(server, request, now);
+    const { decision, policies, policySetHash, asked } = await this.#decide(server, request, now);
     if (!decision.allow) {
-      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash }));
+      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash, ...asked }));
       return decision;
     }
     const { mandateId } = request.caller;
@@ -211,25 +211,27 @@ export class Gateway {
     await this.#audit.append({
       countCall: { mandateId, now },
       event: (count) => {
-        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash });
+        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked });
         counted = count === 'exhausted'
           ? { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${mandateId} has used all its calls` }
           : { allow: false, code: 'mandate_not_active', message: `denied: mandate ${mandateId} is no longer active` };
-        return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash });
+        return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash, ...asked });
       },
     });
     return counted;
   }
 
-  async #decide(server: Server, { caller, method, target }: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string }> {
+  /** `asked`: what the decision records of Cedar — the request it was asked, and the shadow decision when a shadow policy could apply. */
+  async #decide(server: Server, { caller, method, target }: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'> }> {
     const engine = this.#policy();
     const what = method === 'tools/call' ? 'tool' : method === 'prompts/get' ? 'prompt' : 'resource';
     if (method === 'resources/read' ? target.length === 0 || target.length > 2048 : !TOOL_NAME.test(target)) {
       return { decision: { allow: false, code: `invalid_${what}`, message: `denied: the ${what} name is not valid` }, policies: [], policySetHash: engine.hash };
     }
     const tool = method === 'tools/call' ? (await this.#store.listTools(server.name)).find((t) => t.name === target) : undefined;
-    const answer = engine.decide(governedRequest(caller, server, method, target, tool, now));
-    const base = { policies: answer.policies, policySetHash: answer.policySetHash };
+    const asked = governedRequest(caller, server, method, target, tool, now);
+    const answer = engine.decide(asked);
+    const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
     if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
     const { call, kindWildcard } = scopeEntries(server.name, method, target);
     const inScope = [call, kindWildcard, `${server.name}/*`].some((entry) => caller.scope.includes(entry));

@@ -5,6 +5,7 @@ import type { Command } from '../context.ts';
 interface EventView {
   seq: number; time: string; kind: string; server: string; person: string | null; agents: string[]; mandate: string | null;
   tool: string | null; decision: string | null; reason: string | null; outcome: string | null; latency_ms: number | null;
+  shadow?: { decision: string; policies: string[] } | null;
 }
 
 /** One line a person can read: when, who (person ← agent), what, and what came of it. */
@@ -12,7 +13,9 @@ export function describeEvent(e: EventView): string {
   const who = e.person ? `${e.person} ← ${e.agents[0]?.replace(/^spiffe:\/\/[^/]+\//, '') ?? '?'}` : 'unauthenticated';
   const what = e.tool ? `${e.server}/${e.tool}` : `${e.server}`;
   const result = e.kind === 'result' ? `${e.outcome ?? '?'}${e.latency_ms === null ? '' : ` in ${e.latency_ms} ms`}` : `${e.decision ?? '?'}${e.reason ? ` (${e.reason})` : ''}`;
-  return `#${e.seq}  ${e.time}  ${e.kind.padEnd(14)}  ${who}  ${what}  ${result}${e.mandate ? `  [${e.mandate}]` : ''}`;
+  // A shadow decision is what the set would decide with its shadow policies enforced: shown, never enforced.
+  const shadow = e.shadow ? `  (shadow: ${e.shadow.decision}${e.shadow.policies.length > 0 ? ` by ${e.shadow.policies.join(', ')}` : ''})` : '';
+  return `#${e.seq}  ${e.time}  ${e.kind.padEnd(14)}  ${who}  ${what}  ${result}${shadow}${e.mandate ? `  [${e.mandate}]` : ''}`;
 }
 
 export const auditCommands: Command[] = [
