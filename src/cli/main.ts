@@ -11,13 +11,14 @@ import { auditCommands } from './commands/audit.ts';
 import { callCommands } from './commands/call.ts';
 import { mandateCommands } from './commands/mandates.ts';
 import { peopleCommands } from './commands/people.ts';
+import { policyCommands } from './commands/policy.ts';
 import { serverCommands } from './commands/servers.ts';
 import { setupCommands } from './commands/setup.ts';
 import { tokenCommands } from './commands/token.ts';
 import type { Command } from './context.ts';
 import { createOutput } from './output.ts';
 
-export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...adminCommands];
+export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...policyCommands, ...adminCommands];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
