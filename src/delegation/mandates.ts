@@ -6,7 +6,8 @@ import { MandateError, badRequest, forbidden, notFound } from '../errors.ts';
 import type { Caller } from '../identity/caller.ts';
 import type { MandateClaims, TokenService } from '../identity/tokens.ts';
 import { newId } from '../lib/ids.ts';
-import type { Decision, PolicyEngine } from '../policy/engine.ts';
+import type { AuthorizationRequest, Decision, PolicyEngine } from '../policy/engine.ts';
+import { actionEntity, agentEntity, personEntity, timeContext } from '../policy/entities.ts';
 import type { Agent, Mandate, Person, Store } from '../store/types.ts';
 import { normalizeScope, parseScopeItem, scopeToString } from './scope.ts';
 
@@ -56,17 +57,7 @@ export class Mandates {
     if (!agent) throw notFound('agent_not_found', `no agent with id ${input.agentId}`);
 
     const owner = agent.owner === grantor.id ? grantor : await this.#store.getPerson(agent.owner);
-    const decision = this.#policy().decide({
-      principal: { type: 'Person', id: grantor.id },
-      action: 'mandate/grant',
-      resource: { type: 'Agent', id: agent.id },
-      context: { purpose, scope, ttl },
-      entities: [
-        { uid: { type: 'Person', id: grantor.id }, attrs: { status: grantor.status }, parents: [] },
-        ...(owner === grantor ? [] : [{ uid: { type: 'Person', id: agent.owner }, attrs: { status: owner?.status ?? 'deactivated' }, parents: [] }]),
-        { uid: { type: 'Agent', id: agent.id }, attrs: { owner: { __entity: { type: 'Person', id: agent.owner } }, environment: agent.environment, status: agent.status }, parents: [] },
-      ],
-    });
+    const decision = this.#policy().decide(grantRequest(grantor, owner, agent, { purpose, scope, ttl }, now));
     // The policy speaks first: only someone it permits learns the agent's state.
     if (decision.decision !== 'allow') {
       if (agent.owner === grantor.id && agent.status !== 'active') throw new MandateError('agent_inactive', `agent ${agent.id} is ${agent.status}`, { status: 409 });
@@ -137,6 +128,26 @@ export class Mandates {
   expire(now: number): Promise<string[]> {
     return this.#store.expireMandates(now);
   }
+}
+
+/**
+ * The Cedar request for a grant: principal = the grantor, resource = the agent (its
+ * owner among the entities; unknown, they count as deactivated), context = what is
+ * asked for and when (see `mandate/grant` in policies/schema.cedarschema).
+ */
+export function grantRequest(grantor: Person, owner: Person | null, agent: Agent, asked: { purpose: string; scope: string[]; ttl: number }, now: number): AuthorizationRequest {
+  return {
+    principal: { type: 'Person', id: grantor.id },
+    action: 'mandate/grant',
+    resource: { type: 'Agent', id: agent.id },
+    context: { purpose: asked.purpose, scope: asked.scope, ttl: asked.ttl, time: timeContext(now) },
+    entities: [
+      personEntity(grantor),
+      ...(owner?.id === grantor.id ? [] : [personEntity(owner ?? { id: agent.owner, status: 'deactivated' })]),
+      agentEntity(agent),
+      actionEntity('mandate/grant'),
+    ],
+  };
 }
 
 /** A mandate past its expiry is expired even before the sweeper has marked it. */

@@ -13,9 +13,11 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import { authenticateTaskRequest } from '../identity/resource-auth.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
+import { project, readsOf } from '../policy/projection.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
-import { governedRequest, scopeEntries } from './request.ts';
+import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
+import { governedRequest, listingEngine, scopeEntries, setReadsArguments } from './request.ts';
 import { GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
 import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
 import { openUpstream } from './upstream.ts';
@@ -124,7 +126,7 @@ export class Gateway {
       return {
         mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')),
         person: String(claims.sub), agents: actorChain(claims.act), purpose: standing.mandate?.purpose ?? '',
-        agent: standing.agent as NonNullable<typeof standing.agent>, grantedAt: standing.mandate?.createdAt ?? now,
+        agent: standing.agent as NonNullable<typeof standing.agent>, grantedAt: standing.mandate?.createdAt ?? now, expiresAt: standing.mandate?.expiresAt ?? now,
       };
     } catch (error) {
       const failure = error instanceof MandateError ? error : new MandateError('token_invalid', 'the request could not be authenticated', { status: 401, oauthError: 'invalid_token' });
@@ -222,15 +224,19 @@ export class Gateway {
   }
 
   /** `asked`: what the decision records of Cedar — the request it was asked, and the shadow decision when a shadow policy could apply. */
-  async #decide(server: Server, { caller, method, target }: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'> }> {
+  async #decide(server: Server, request: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'> }> {
+    const { caller, method, target } = request;
     const engine = this.#policy();
     const what = method === 'tools/call' ? 'tool' : method === 'prompts/get' ? 'prompt' : 'resource';
     if (method === 'resources/read' ? target.length === 0 || target.length > 2048 : !TOOL_NAME.test(target)) {
       return { decision: { allow: false, code: `invalid_${what}`, message: `denied: the ${what} name is not valid` }, policies: [], policySetHash: engine.hash };
     }
     const tool = method === 'tools/call' ? (await this.#store.listTools(server.name)).find((t) => t.name === target) : undefined;
-    const asked = governedRequest(caller, server, method, target, tool, now);
-    const answer = engine.decide(asked);
+    // Arguments are mapped only when a policy could read them; those Mandate cannot map faithfully are refused.
+    const args = setReadsArguments(engine) ? mapArguments(request.arguments) : undefined;
+    if (args && !args.ok) return { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash };
+    const asked = governedRequest(caller, server, method, target, tool, now, args?.views);
+    const answer = engine.decide(project(asked, readsOf(engine)));
     const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
     if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
     const { call, kindWildcard } = scopeEntries(server.name, method, target);
@@ -250,7 +256,10 @@ export class Gateway {
       ? new Map((await this.#store.discoverTools(server.name, targets.filter((t) => TOOL_NAME.test(t)), now, listingStartedAt)).map((t) => [t.name, t]))
       : new Map();
     const engine = this.#policy();
-    return new Set(targets.filter((target) => engine.decide(governedRequest(caller, server, method, target, tools.get(target), now)).decision === 'allow'));
+    const listing = listingEngine(engine);
+    const args = setReadsArguments(engine) ? NO_ARGUMENTS : undefined;
+    const reads = readsOf(listing);
+    return new Set(targets.filter((target) => listing.decide(project(governedRequest(caller, server, method, target, tools.get(target), now, args), reads)).decision === 'allow'));
   }
 
   #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>): AuditEvent {

@@ -1,8 +1,18 @@
 // The Cedar request for one governed MCP request, as the gateway asks it: principal =
-// the agent, action = the MCP method, resource = the tool (with its labels), prompt
-// or resource in its server, context = the mandate and the server's environment.
-import type { AuthorizationRequest, EntityRecord } from '../policy/engine.ts';
+// the agent, action = the MCP method (in the "gateway" group), resource = the tool
+// (with its labels), prompt or resource in its server, context = the mandate, the
+// actor chain, the arguments, the task's history, risk, approvals, the server's
+// environment and the time (see GatewayContext in policies/schema.cedarschema).
+//
+// Decisions are remembered per request, so the request holds only what may change a
+// decision and changes no more often than it must: the time in whole seconds, and
+// the arguments only when a policy of the set could read them (otherwise no call's
+// arguments could change its decision, and they are left out).
+import { PolicyEngine, type AuthorizationRequest, type EntityRecord, type LoadedPolicy } from '../policy/engine.ts';
+import { SENSITIVITY_LEVEL, actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
+import { PolicySet } from '../policy/policy-set.ts';
 import type { Server, Tool } from '../store/types.ts';
+import { ARGUMENTS_ID, argumentEntities, type ArgumentViews } from './arguments.ts';
 import type { CallerContext, GovernedMethod } from './session.ts';
 
 /** The scope entry naming a request, and the one naming all of its kind on the server. */
@@ -12,17 +22,29 @@ export function scopeEntries(server: string, method: GovernedMethod, target: str
   return { call: `${server}/resource:*`, kindWildcard: `${server}/resource:*` };
 }
 
-export function governedRequest(caller: CallerContext, server: Server, method: GovernedMethod, target: string, tool: Tool | undefined, now: number): AuthorizationRequest {
+/**
+ * What the gateway knows of the task today: nothing read (public), no untrusted
+ * content, no tools. Taint tracking will fill it; until then policies over it see
+ * a task that has just begun.
+ */
+const NO_HISTORY = Object.freeze({ max_sensitivity: 'public', max_sensitivity_level: 0, untrusted: false, tools: [] as string[] });
+
+/**
+ * The request for `method` on `target`. `args`: the arguments' views; absent when no
+ * policy reads them (`context.arguments` then names an entity the request leaves out).
+ */
+export function governedRequest(caller: CallerContext, server: Server, method: GovernedMethod, target: string, tool: Tool | undefined, now: number, args?: ArgumentViews): AuthorizationRequest {
   const { agent } = caller;
   const { call, kindWildcard } = scopeEntries(server.name, method, target);
   const id = `${server.name}/${target}`;
   const parents = [{ type: 'Server', id: server.name }];
+  const sensitivity = tool?.sensitivity ?? 'confidential';
   const resource: EntityRecord = method === 'tools/call'
     ? {
       uid: { type: 'Tool', id },
       attrs: {
         server: server.name, name: target,
-        sensitivity: tool?.sensitivity ?? 'confidential', effect: tool?.effect ?? 'write', egress: tool?.egress ?? 'external',
+        sensitivity, sensitivity_level: SENSITIVITY_LEVEL[sensitivity], effect: tool?.effect ?? 'write', egress: tool?.egress ?? 'external',
         // A tool Mandate has never seen offered counts as new.
         first_seen: tool?.firstSeen ?? now,
       },
@@ -31,6 +53,15 @@ export function governedRequest(caller: CallerContext, server: Server, method: G
     : method === 'prompts/get'
       ? { uid: { type: 'Prompt', id }, attrs: { server: server.name, name: target }, parents }
       : { uid: { type: 'Resource', id }, attrs: { server: server.name, uri: target }, parents };
+  const entities: EntityRecord[] = [
+    agentEntity(agent),
+    // The standing check of this very request found the grantor active.
+    personEntity({ id: caller.person, status: 'active' }),
+    { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
+    resource,
+    actionEntity(method),
+  ];
+  if (args) entities.push(...argumentEntities(args));
   return {
     principal: { type: 'Agent', id: agent.id },
     action: method,
@@ -38,17 +69,59 @@ export function governedRequest(caller: CallerContext, server: Server, method: G
     context: {
       mandate: caller.mandateId,
       purpose: caller.purpose,
+      person: entityValue('Person', caller.person),
+      granted_at: caller.grantedAt,
+      expires_at: caller.expiresAt,
       scope: caller.scope,
       call,
       kind_wildcard: kindWildcard,
       server_wildcard: `${server.name}/*`,
-      granted_at: caller.grantedAt,
       server_environment: server.environment ?? '',
+      actors: caller.agents,
+      delegator: caller.agents[1] ?? '',
+      depth: Math.max(0, caller.agents.length - 1),
+      arguments: entityValue('Arguments', ARGUMENTS_ID),
+      history: NO_HISTORY,
+      // No risk scoring and no approvals yet.
+      risk: 0,
+      approvals: [],
+      time: timeContext(now),
     },
-    entities: [
-      { uid: { type: 'Agent', id: agent.id }, attrs: { owner: { __entity: { type: 'Person', id: agent.owner } }, environment: agent.environment, status: agent.status }, parents: [] },
-      { uid: { type: 'Server', id: server.name }, attrs: {}, parents: [] },
-      resource,
-    ],
+    entities,
   };
+}
+
+/**
+ * Whether a policy could read a request's arguments: it names them (`arguments`, or
+ * an `Argument…` entity type) anywhere in its JSON form, where Cedar's escapes are
+ * already decoded. Conservative: a mere string "arguments" counts too.
+ */
+export function readsArguments(policy: LoadedPolicy): boolean {
+  return JSON.stringify(policy.json).toLowerCase().includes('argument');
+}
+
+const reading = new WeakMap<PolicyEngine, boolean>();
+
+/** Whether any policy of the set (shadow ones included) could read arguments: only then are they mapped. */
+export function setReadsArguments(engine: PolicyEngine): boolean {
+  let known = reading.get(engine);
+  if (known === undefined) reading.set(engine, (known = engine.policies.some(readsArguments)));
+  return known;
+}
+
+const listings = new WeakMap<PolicyEngine, PolicyEngine>();
+
+/**
+ * What decides a listing: a listing has no arguments yet, so the forbids that read
+ * arguments are set aside (each call is decided with its arguments); the permits
+ * that read them see none.
+ */
+export function listingEngine(engine: PolicyEngine): PolicyEngine {
+  if (!setReadsArguments(engine)) return engine;
+  let listing = listings.get(engine);
+  if (!listing) {
+    listing = new PolicyEngine(PolicySet.unvalidated(engine.policies.filter((p) => !(p.effect === 'forbid' && readsArguments(p)))));
+    listings.set(engine, listing);
+  }
+  return listing;
 }

@@ -21,6 +21,8 @@ export interface CallerContext {
   agent: Agent;
   /** When the mandate was granted (seconds since the epoch). */
   grantedAt: number;
+  /** When the mandate expires (seconds since the epoch). */
+  expiresAt: number;
 }
 
 export type Decision = { allow: true } | { allow: false; code: string; message: string };
