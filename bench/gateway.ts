@@ -13,7 +13,6 @@
 // for a governed call: HTTP, DPoP proof and token verification, mandate standing,
 // the Cedar decision, the call budget, two audit events written durably, the relay.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -30,6 +29,7 @@ import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/tok
 import { init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';
+import { cpuAvailable, cpuTicks, TICKS_PER_SECOND } from './proc.ts';
 import { fmt, median, percentile } from './stats.ts';
 
 const require = createRequire(import.meta.url);
@@ -41,7 +41,6 @@ const ROUNDS = 3;
 const SECONDS_PER_ROUND = 2;
 /** Concurrent clients per target (MANDATE_BENCH_CLIENTS overrides). */
 const CLIENTS = Number(process.env.MANDATE_BENCH_CLIENTS ?? 4);
-const TICKS_PER_SECOND = 100;
 
 type Target = 'direct-http' | 'gateway-http' | 'direct-stdio' | 'gateway-stdio' | 'mcp-proxy';
 const TARGETS: Target[] = ['direct-http', 'gateway-http', 'direct-stdio', 'gateway-stdio', 'mcp-proxy'];
@@ -63,21 +62,6 @@ export interface GatewayBenchResult {
   ratioVsDirect: number;
   /** gateway-stdio / mcp-proxy calls/s, median of per-round ratios. */
   ratioVsMcpProxy: number;
-}
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function cpuAvailable(): boolean {
-  try {
-    cpuTicks(process.pid);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {

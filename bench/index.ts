@@ -1,15 +1,16 @@
 // `npm run bench`: Mandate's benchmarks. Speed targets live here, never in tests.
 //   npm run bench                    every benchmark, readable tables
-//   npm run bench -- gateway         only the named ones (token-exchange, gateway)
+//   npm run bench -- gateway         only the named ones (token-exchange, gateway, policy)
 //   npm run bench -- --json          machine-readable results
 import { freePort } from '../src/lib/free-port.ts';
 import { gatewayBench, printGateway, type GatewayBenchResult } from './gateway.ts';
+import { policyBench, printPolicy, type PolicyBenchResult } from './policy.ts';
 import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from './token-exchange.ts';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const named = args.filter((a) => !a.startsWith('--'));
-const BENCHES = ['token-exchange', 'gateway'];
+const BENCHES = ['token-exchange', 'gateway', 'policy'];
 const unknown = named.filter((n) => !BENCHES.includes(n));
 if (unknown.length) {
   console.error(`unknown benchmark: ${unknown.join(', ')} (choose from ${BENCHES.join(', ')})`);
@@ -17,7 +18,7 @@ if (unknown.length) {
 }
 const wanted = (name: string) => named.length === 0 || named.includes(name);
 
-const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult } = { node: process.version };
+const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult; policy?: PolicyBenchResult } = { node: process.version };
 if (!json) console.log(`Mandate benchmarks — node ${process.version}\n`);
 if (wanted('token-exchange')) {
   results.tokenExchange = await tokenExchangeBench(await freePort());
@@ -27,5 +28,10 @@ if (wanted('gateway')) {
   if (!json && results.tokenExchange) console.log('');
   results.gateway = await gatewayBench();
   if (!json) printGateway(results.gateway);
+}
+if (wanted('policy')) {
+  if (!json && (results.tokenExchange || results.gateway)) console.log('');
+  results.policy = await policyBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
+  if (!json) printPolicy(results.policy);
 }
 if (json) console.log(JSON.stringify(results, null, 2));
