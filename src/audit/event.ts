@@ -50,11 +50,46 @@ export interface StoredAuditEvent extends AuditEvent {
 
 /** JSON with object keys in sorted order, so equal values always hash equally. */
 export function canonicalJson(value: unknown): string {
+  // Twice per governed call, over events of a few kilobytes: the values are copied with
+  // their keys in order and serialised natively, which is several times faster than
+  // building the text by hand — unless a key looks like an array index, which V8 would
+  // put first whatever the insertion order.
+  try {
+    return JSON.stringify(sortedCopy(value)) ?? 'null';
+  } catch (error) {
+    if (error !== INDEX_KEY) throw error;
+    return canonicalJsonByHand(value);
+  }
+}
+
+const INDEX_KEY = Symbol('an object key that looks like an array index');
+const INDEX_LIKE = /^(0|[1-9]\d*)$/;
+
+function sortedCopy(value: unknown): unknown {
+  if (value === null) return null;
+  switch (typeof value) {
+    case 'object': break;
+    case 'function': case 'symbol': return null; // as canonicalJsonByHand writes them
+    default: return value;
+  }
+  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : sortedCopy(item)));
+  const record = value as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record).sort(byCodeUnit)) {
+    const member = record[key];
+    if (member === undefined) continue;
+    if (INDEX_LIKE.test(key)) throw INDEX_KEY;
+    copy[key] = sortedCopy(member);
+  }
+  return copy;
+}
+
+/** The same text, built piece by piece (objects whose keys look like array indexes). */
+export function canonicalJsonByHand(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  // Built by concatenation, without the intermediate arrays: this runs twice per governed call.
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJsonByHand(value[i]);
     return `${out}]`;
   }
   const record = value as Record<string, unknown>;
@@ -63,7 +98,7 @@ export function canonicalJson(value: unknown): string {
   for (const key of keys) {
     const member = record[key];
     if (member === undefined) continue;
-    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(member)}`;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJsonByHand(member)}`;
   }
   return `${out}}`;
 }
