@@ -9,5 +9,10 @@ if (!process.features.typescript) {
   const result = spawnSync(process.execPath, [...flags, ...process.execArgv, import.meta.filename, ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(result.status ?? 1);
 }
+// A reader that stops early (`mandate audit tail | head`) is not an error of ours.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

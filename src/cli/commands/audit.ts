@@ -4,14 +4,17 @@ import type { Command } from '../context.ts';
 
 interface EventView {
   seq: number; time: string; kind: string; server: string; person: string | null; agents: string[]; mandate: string | null;
-  tool: string | null; decision: string | null; reason: string | null; outcome: string | null; latency_ms: number | null;
+  method?: string | null; tool: string | null; decision: string | null; reason: string | null; outcome: string | null; latency_ms: number | null;
   shadow?: { decision: string; policies: string[] } | null;
+  /** Of an AuthZEN evaluation: who asked, and about what. */
+  caller?: string | null; subject?: string | null; resource?: string | null;
 }
 
 /** One line a person can read: when, who (person ← agent), what, and what came of it. */
 export function describeEvent(e: EventView): string {
-  const who = e.person ? `${e.person} ← ${e.agents[0]?.replace(/^spiffe:\/\/[^/]+\//, '') ?? '?'}` : 'unauthenticated';
-  const what = e.tool ? `${e.server}/${e.tool}` : `${e.server}`;
+  const evaluation = e.kind === 'evaluation';
+  const who = evaluation ? `${e.caller ?? '?'} asks` : e.person ? `${e.person} ← ${e.agents[0]?.replace(/^spiffe:\/\/[^/]+\//, '') ?? '?'}` : 'unauthenticated';
+  const what = evaluation ? `${e.subject ?? '?'} ${e.method ?? '?'} ${e.resource ?? '?'}` : e.tool ? `${e.server}/${e.tool}` : `${e.server}`;
   const result = e.kind === 'result' ? `${e.outcome ?? '?'}${e.latency_ms === null ? '' : ` in ${e.latency_ms} ms`}` : `${e.decision ?? '?'}${e.reason ? ` (${e.reason})` : ''}`;
   // A shadow decision is what the set would decide with its shadow policies enforced: shown, never enforced.
   const shadow = e.shadow ? `  (shadow: ${e.shadow.decision}${e.shadow.policies.length > 0 ? ` by ${e.shadow.policies.join(', ')}` : ''})` : '';
