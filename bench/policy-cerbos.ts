@@ -73,7 +73,7 @@ function cerbosBinary(): { path: string; pkg: string } | { missing: string } {
   try {
     return { path: require.resolve(pkg), pkg };
   } catch {
-    return { missing: `${pkg} is not installed (the cerbos package ships the PDP for linux and darwin, x64 and arm64, as optional dependencies)` };
+    return { missing: `${pkg} is not installed (Mandate lists the linux-x64 PDP of the cerbos npm release as an optional dependency; add the one for this platform to compare here)` };
   }
 }
 
