@@ -28,23 +28,12 @@
 // and role, not by resource id): the counterpart of the decision point's slices.
 import type { AuthorizationRequest, EntityRecord, PolicySource } from '../src/policy/engine.ts';
 import { governedRequest } from '../src/gateway/request.ts';
+import { prng } from '../src/lib/prng.ts';
 import type { Agent, Effect, Egress, Environment, Sensitivity, Server, Tool } from '../src/store/types.ts';
 
 /** A fixed "now" (seconds since the epoch): the world and its requests never read the clock. */
 export const NOW = 1_800_000_000;
 const DAY = 86_400;
-
-/** mulberry32: small, fast, and the same numbers for the same seed everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Random = () => number;
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;

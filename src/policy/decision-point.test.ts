@@ -9,19 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { DecisionPoint, readAnswer, type AuthorizationRequest, type EntityRecord } from './decision-point.ts';
+import { prng } from '../lib/prng.ts';
 import { PolicySet, splitPolicies } from './policy-set.ts';
 
-/** mulberry32: a small seeded PRNG, so every failure can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   readonly next: () => number;

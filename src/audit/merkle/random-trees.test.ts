@@ -8,7 +8,8 @@ import { leafHash, nodeHash } from './hash.ts';
 import { MemoryHashStore } from './hash-store.ts';
 import { inclusionProof, verifyInclusion } from './inclusion-proof.ts';
 import { IncrementalTree } from './incremental-tree.ts';
-import { random, throwsLedger, toHex } from './testdata/assert.ts';
+import { prng as random } from '../../lib/prng.ts';
+import { throwsLedger, toHex } from './testdata/assert.ts';
 import { merkleTreeHash, treeHashAt } from './tree-hash.ts';
 
 const split = (n: number): number => 2 ** Math.ceil(Math.log2(n) - 1);
