@@ -13,7 +13,7 @@ import { governedRequest } from '../src/gateway/request.ts';
 import type { CallerContext, GovernedMethod } from '../src/gateway/session.ts';
 import { PolicyEngine, splitPolicies, type AuthorizationRequest, type LoadedPolicy } from '../src/policy/engine.ts';
 import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../src/policy/entities.ts';
-import { project, readsOf } from '../src/policy/projection.ts';
+import { DecisionPoint } from '../src/policy/decision-point.ts';
 import { PolicySet } from '../src/policy/policy-set.ts';
 import type { Agent, Environment, Person, Server, Tool, ToolLabels } from '../src/store/types.ts';
 
@@ -277,13 +277,12 @@ describe('docs/policy.md examples', () => {
       const sources = [...DEFAULTS];
       if (!DEFAULT_IDS.has(id)) sources.push({ origin: 'example.cedar', text: `${example.text}\n${ALSO[id] ?? ''}` });
       const engine = PolicyEngine.load(sources, SCHEMA);
-      const reads = readsOf(engine);
-      const twin = new PolicyEngine(PolicySet.unvalidated([...engine.policies]));
+      const whole = new DecisionPoint(engine.set);
       for (const c of cases) {
-        const decision = engine.decide(c.request);
+        const decision = whole.decide(c.request);
         assert.deepEqual([decision.decision, decision.policies, decision.errors], [c.expect, c.policies, []], `${id}: ${c.name}`);
         assert.equal(decision.shadow?.decision, c.shadow, `${id}: ${c.name} (shadow)`);
-        const cut = twin.decide(project(c.request, reads));
+        const cut = engine.decide(c.request);
         assert.deepEqual([cut.decision, cut.policies, cut.errors, cut.shadow?.decision], [c.expect, c.policies, [], c.shadow], `${id}: ${c.name} (projected)`);
       }
     });

@@ -13,7 +13,6 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import { authenticateTaskRequest } from '../identity/resource-auth.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
-import { project, readsOf } from '../policy/projection.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
@@ -236,7 +235,7 @@ export class Gateway {
     const args = setReadsArguments(engine) ? mapArguments(request.arguments) : undefined;
     if (args && !args.ok) return { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash };
     const asked = governedRequest(caller, server, method, target, tool, now, args?.views);
-    const answer = engine.decide(project(asked, readsOf(engine)));
+    const answer = engine.decide(asked);
     const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
     if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
     const { call, kindWildcard } = scopeEntries(server.name, method, target);
@@ -258,8 +257,7 @@ export class Gateway {
     const engine = this.#policy();
     const listing = listingEngine(engine);
     const args = setReadsArguments(engine) ? NO_ARGUMENTS : undefined;
-    const reads = readsOf(listing);
-    return new Set(targets.filter((target) => listing.decide(project(governedRequest(caller, server, method, target, tools.get(target), now, args), reads)).decision === 'allow'));
+    return new Set(targets.filter((target) => listing.decide(governedRequest(caller, server, method, target, tools.get(target), now, args)).decision === 'allow'));
   }
 
   #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>): AuditEvent {

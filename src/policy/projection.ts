@@ -15,7 +15,8 @@
 // their attributes, so cutting them by name is exact. An entity left with no
 // attributes, parents or tags answers every question as an absent one does, and is
 // left out.
-import type { AuthorizationRequest, EntityRecord, LoadedPolicy, PolicyEngine } from './engine.ts';
+import type { AuthorizationRequest, EntityRecord } from './decision-point.ts';
+import type { LoadedPolicy } from './policy-set.ts';
 
 /** Context paths a set reads: a node read whole, or the fields of it that are read. */
 export interface ContextPaths {
@@ -96,15 +97,6 @@ export function policyReads(policies: readonly LoadedPolicy[]): PolicyReads {
   // Only conditions read anything; the scope names entities, never their attributes.
   for (const policy of policies) collect(policy.json.conditions, names, context);
   return { names, context };
-}
-
-const known = new WeakMap<PolicyEngine, PolicyReads>();
-
-/** What the engine's set (shadow policies included) can read, worked out once per set. */
-export function readsOf(engine: PolicyEngine): PolicyReads {
-  let reads = known.get(engine);
-  if (!reads) known.set(engine, (reads = policyReads(engine.policies)));
-  return reads;
 }
 
 type Json = AuthorizationRequest['context'][string];
