@@ -21,11 +21,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createApp } from '../src/app.ts';
-import { clientAssertion, dpopProof, generateAgentKey, type AgentKey } from '../src/client/agent-key.ts';
+import { generateAgentKey, type AgentKey } from '../src/client/agent-key.ts';
+import { exchangeForTaskToken } from '../src/client/task-token.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { loadConfig } from '../src/config.ts';
-import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';
@@ -111,15 +110,7 @@ async function prepare(port: number, httpUpstream: string): Promise<World> {
 }
 
 async function taskToken(url: string, world: World, server: string): Promise<string> {
-  const tokenUrl = `${url}/oauth/token`;
-  const form = new URLSearchParams({
-    grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: world.mandateToken, subject_token_type: TOKEN_TYPE_JWT, resource: `${url}/mcp/${server}`,
-    client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(world.key, tokenUrl),
-  });
-  const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: dpopProof(world.key, 'POST', tokenUrl) }, body: form });
-  const body = await response.json() as { access_token?: string };
-  if (!body.access_token) throw new Error(`token exchange failed: ${JSON.stringify(body)}`);
-  return body.access_token;
+  return (await exchangeForTaskToken(`${url}/oauth/token`, world.mandateToken, world.key, `${url}/mcp/${server}`)).accessToken;
 }
 
 interface Round {

@@ -12,12 +12,11 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createApp } from '../src/app.ts';
 import { listen } from '../src/api/server.ts';
-import { clientAssertion, dpopProof, generateAgentKey } from '../src/client/agent-key.ts';
+import { generateAgentKey } from '../src/client/agent-key.ts';
+import { exchangeForTaskToken } from '../src/client/task-token.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { describeEvent } from '../src/cli/commands/audit.ts';
 import { loadConfig } from '../src/config.ts';
-import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { ADMIN_TOKEN_FILE, init } from '../src/init.ts';
 import { freePort } from '../src/lib/free-port.ts';
 
@@ -75,23 +74,17 @@ try {
 
   const tokenUrl = `${server.url}/oauth/token`;
   const resource = `${server.url}/mcp/everything`;
-  const exchanged = await fetch(tokenUrl, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: dpopProof(key, 'POST', tokenUrl) },
-    body: new URLSearchParams({
-      grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: String(granted.mandate_token), subject_token_type: TOKEN_TYPE_JWT, resource,
-      client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(key, tokenUrl),
-    }),
-  }).then((r) => r.json()) as { access_token: string; expires_in: number };
-  const claims = decodeJwt(exchanged.access_token);
+  const exchanged = await exchangeForTaskToken(tokenUrl, String(granted.mandate_token), key, resource);
+  const claims = decodeJwt(exchanged.accessToken);
   say('The agent trades the mandate for a task token (OAuth 2.0 Token Exchange, DPoP-bound)',
     `aud ${String(claims.aud)}`, `scope "${String(claims.scope)}"`, `act ${JSON.stringify(claims.act)}  (sub ${String(claims.sub)})`,
-    `cnf.jkt ${String((claims.cnf as { jkt: string }).jkt)}  — useless without the agent's key`, `expires in ${exchanged.expires_in} s`);
+    `cnf.jkt ${String((claims.cnf as { jkt: string }).jkt)}  — useless without the agent's key`, `expires in ${exchanged.expiresIn} s`);
 
   const direct = new Client({ name: 'demo-direct', version: '1.0.0' });
   await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' }));
   clients.push(direct);
   const offered = (await direct.listTools()).tools.map((t) => t.name);
-  const client = await connectToGateway(resource, exchanged.access_token, key, 'demo-agent');
+  const client = await connectToGateway(resource, exchanged.accessToken, key, 'demo-agent');
   clients.push(client);
   const visible = (await client.listTools()).tools.map((t) => t.name);
   say('Through the gateway, the agent sees only what its mandate allows',

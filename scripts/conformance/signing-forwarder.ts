@@ -9,9 +9,8 @@
 // name resolve to 127.0.0.1 (DNS rebinding) must not get requests signed.
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { clientAssertion, dpopProof, type AgentKey } from '../../src/client/agent-key.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../../src/delegation/token-exchange.ts';
-import { CLIENT_ASSERTION_TYPE } from '../../src/identity/client-auth.ts';
+import { dpopProof, type AgentKey } from '../../src/client/agent-key.ts';
+import { exchangeForTaskToken } from '../../src/client/task-token.ts';
 
 /** A task token is exchanged again when this much of its life is left, or half of it for a shorter-lived one (they live 5 minutes at most). */
 const REFRESH_MARGIN_MS = 60_000;
@@ -42,20 +41,10 @@ export class TaskTokens {
   }
 
   async #exchange(): Promise<string> {
-    const tokenUrl = `${this.#issuer}/oauth/token`;
-    const response = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: dpopProof(this.#key, 'POST', tokenUrl) },
-      body: new URLSearchParams({
-        grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: this.#mandateToken, subject_token_type: TOKEN_TYPE_JWT, resource: this.#resource,
-        client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(this.#key, tokenUrl),
-      }),
-    });
-    const body = await response.json() as { access_token?: string; expires_in?: number };
-    if (!body.access_token || typeof body.expires_in !== 'number') throw new Error(`the token exchange failed: HTTP ${response.status} ${JSON.stringify(body)}`);
-    const lifetime = body.expires_in * 1000;
-    this.#current = { token: body.access_token, refreshAt: Date.now() + lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2) };
-    return body.access_token;
+    const { accessToken, expiresIn } = await exchangeForTaskToken(`${this.#issuer}/oauth/token`, this.#mandateToken, this.#key, this.#resource);
+    const lifetime = expiresIn * 1000;
+    this.#current = { token: accessToken, refreshAt: Date.now() + lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2) };
+    return accessToken;
   }
 }
 
