@@ -8,7 +8,8 @@
 // reported beside it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { Unsupported, authorize, compilePolicy, readRequest, type CompiledPolicy, type RequestView } from './evaluator/evaluate.ts';
-import { Hierarchy, PolicyIndex, type EntityRef } from './policy-index.ts';
+import { Hierarchy } from './evaluator/hierarchy.ts';
+import { PolicyIndex, type EntityRef } from './policy-index.ts';
 import type { LoadedPolicy, PolicySet } from './policy-set.ts';
 
 export type { EntityRef };

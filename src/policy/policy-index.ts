@@ -61,33 +61,6 @@ function actionRequestKeys(self: string, ancestors: Iterable<string>): string[] 
   return keys;
 }
 
-/** The entity hierarchy of one request: each uid's parents, from the request's entities. */
-export class Hierarchy {
-  readonly #parents = new Map<string, string[]>();
-
-  constructor(entities: ReadonlyArray<{ uid: EntityRef; parents: readonly EntityRef[] }>) {
-    for (const entity of entities) {
-      const key = uidKey(entity.uid.type, entity.uid.id);
-      const known = this.#parents.get(key);
-      const parents = entity.parents.map((p) => uidKey(p.type, p.id));
-      this.#parents.set(key, known ? [...known, ...parents] : parents);
-    }
-  }
-
-  /** Every ancestor of `key` (transitively), without `key` itself unless it is its own ancestor. */
-  ancestors(key: string): Set<string> {
-    const found = new Set<string>();
-    const pending = [...(this.#parents.get(key) ?? [])];
-    while (pending.length > 0) {
-      const next = pending.pop() as string;
-      if (found.has(next)) continue;
-      found.add(next);
-      for (const parent of this.#parents.get(next) ?? []) pending.push(parent);
-    }
-    return found;
-  }
-}
-
 /** Policies filed by action key, then principal key, then resource key. */
 export class PolicyIndex<P> {
   readonly #byAction = new Map<string, Map<string, Map<string, P[]>>>();

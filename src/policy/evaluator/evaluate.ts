@@ -6,6 +6,7 @@
 // A request this evaluator cannot read exactly as Cedar would (duplicate entities, a
 // cycle in the hierarchy, values it does not handle) is refused with Unsupported.
 import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { Hierarchy } from './hierarchy.ts';
 import { compile, EvaluationError, type Expression, type Scope, type StoredEntity } from './expressions.ts';
 import { EntityValue, RecordValue, Unsupported, checkJson, checkTypeName, entityKey, fromJson, type Value } from './values.ts';
 
@@ -40,10 +41,6 @@ export interface RequestInput {
   entities: ReadonlyArray<{ uid: { type: string; id: string }; attrs: Record<string, unknown>; parents: ReadonlyArray<{ type: string; id: string }>; tags?: Record<string, unknown> }>;
 }
 
-interface Node {
-  stored: StoredEntity;
-  parents: string[];
-}
 
 /** An entity's attributes or tags, checked whole up front and converted when first read. */
 class LazyValues {
@@ -69,21 +66,19 @@ class LazyValues {
   }
 }
 
-const NO_ANCESTORS: ReadonlySet<string> = new Set();
-
 /** The request's entities as Cedar would hold them; throws Unsupported where it would not match Cedar exactly. */
 class EntityStore {
-  readonly #nodes = new Map<string, Node>();
-  readonly #ancestors = new Map<string, Set<string>>();
+  readonly #entities = new Map<string, StoredEntity>();
+  readonly hierarchy: Hierarchy;
 
   constructor(entities: RequestInput['entities']) {
     for (const entity of entities) {
       const key = entityKey(checkTypeName(entity.uid.type), entity.uid.id);
-      if (this.#nodes.has(key)) throw new Unsupported('an entity listed twice');
-      const attrs = new LazyValues(entity.attrs);
-      const tags = new LazyValues(entity.tags);
-      this.#nodes.set(key, { stored: { attrs, tags }, parents: entity.parents.map((p) => entityKey(checkTypeName(p.type), p.id)) });
+      if (this.#entities.has(key)) throw new Unsupported('an entity listed twice');
+      for (const parent of entity.parents) checkTypeName(parent.type);
+      this.#entities.set(key, { attrs: new LazyValues(entity.attrs), tags: new LazyValues(entity.tags) });
     }
+    this.hierarchy = new Hierarchy(entities);
     this.#refuseCycles();
   }
 
@@ -91,16 +86,16 @@ class EntityStore {
   #refuseCycles(): void {
     // Only edges between entities the request holds can close a cycle.
     let inner = false;
-    for (const node of this.#nodes.values()) if (node.parents.some((parent) => this.#nodes.has(parent))) inner = true;
+    for (const key of this.#entities.keys()) if (this.hierarchy.parents(key).some((parent) => this.#entities.has(parent))) inner = true;
     if (!inner) return;
     const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
-    for (const start of this.#nodes.keys()) {
+    for (const start of this.#entities.keys()) {
       if (state.has(start)) continue;
       const stack: Array<{ key: string; next: number }> = [{ key: start, next: 0 }];
       state.set(start, 1);
       while (stack.length > 0) {
         const frame = stack[stack.length - 1] as { key: string; next: number };
-        const parents = this.#nodes.get(frame.key)?.parents ?? [];
+        const parents = this.hierarchy.parents(frame.key);
         if (frame.next >= parents.length) {
           state.set(frame.key, 2);
           stack.pop();
@@ -118,23 +113,7 @@ class EntityStore {
   }
 
   entity(key: string): StoredEntity | undefined {
-    return this.#nodes.get(key)?.stored;
-  }
-
-  ancestors(key: string): ReadonlySet<string> {
-    let found = this.#ancestors.get(key);
-    if (found) return found;
-    if ((this.#nodes.get(key)?.parents.length ?? 0) === 0) return NO_ANCESTORS;
-    found = new Set();
-    const pending = [...(this.#nodes.get(key)?.parents ?? [])];
-    while (pending.length > 0) {
-      const next = pending.pop() as string;
-      if (found.has(next)) continue;
-      found.add(next);
-      for (const parent of this.#nodes.get(next)?.parents ?? []) pending.push(parent);
-    }
-    this.#ancestors.set(key, found);
-    return found;
+    return this.#entities.get(key);
   }
 }
 
@@ -161,8 +140,8 @@ export function readRequest(request: RequestInput): RequestView {
     resource: new EntityValue(checkTypeName(request.resource.type), request.resource.id),
     context,
     entity: (key) => store.entity(key),
-    within: (descendant, ancestor) => descendant.key === ancestor.key || store.ancestors(descendant.key).has(ancestor.key),
-    ancestors: (key) => store.ancestors(key),
+    within: (descendant, ancestor) => descendant.key === ancestor.key || store.hierarchy.ancestors(descendant.key).has(ancestor.key),
+    ancestors: (key) => store.hierarchy.ancestors(key),
   };
 }
 
