@@ -5,53 +5,19 @@
 // every commit and survives power loss, at a cost (MANDATE_SQLITE_SYNCHRONOUS=full).
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
-import { GENESIS_HASH, canonicalJson, chainHashOf, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
 import type { JWK } from '../../identity/jwk.ts';
+import { GENESIS_HASH, canonicalJson, chainHashOf, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
 import type {
   Agent, AgentStatus, AuditEntry, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
   Person, PersonStatus, Server, SigningKey, Store, Tool,
 } from '../types.ts';
 import { MIGRATIONS } from './migrations.ts';
-
-type Row = Record<string, SQLInputValue>;
+import {
+  json, num, numOrNull, parse, toAgent, toMandate, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
+} from './rows.ts';
 
 /** How hard a commit is pushed to disk before it is acknowledged (see the header). */
 export type SqliteSynchronous = 'normal' | 'full';
-
-const json = (value: unknown): string => JSON.stringify(value);
-type Column = SQLInputValue | undefined;
-const parse = <T>(value: Column): T => JSON.parse(String(value)) as T;
-const num = (value: Column): number => Number(value);
-const numOrNull = (value: Column): number | null => (value === null || value === undefined ? null : Number(value));
-const strOrNull = (value: Column): string | null => (value === null || value === undefined ? null : String(value));
-
-const toPerson = (r: Row): Person => ({
-  id: String(r.id), email: strOrNull(r.email), name: strOrNull(r.name), status: r.status as PersonStatus,
-  issuer: strOrNull(r.issuer), subject: strOrNull(r.subject), createdAt: num(r.created_at),
-});
-const toAgent = (r: Row): Agent => ({
-  id: String(r.id), name: String(r.name), spiffeId: String(r.spiffe_id), owner: String(r.owner), purpose: String(r.purpose),
-  environment: r.environment as Agent['environment'], status: r.status as AgentStatus, reviewDue: numOrNull(r.review_due),
-  keys: parse<JWK[]>(r.keys), createdAt: num(r.created_at), enrolledAt: numOrNull(r.enrolled_at),
-});
-const toServer = (r: Row): Server => ({ name: String(r.name), upstream: parse(r.upstream), environment: strOrNull(r.environment) as Server['environment'], createdAt: num(r.created_at) });
-const toTool = (r: Row): Tool => ({
-  server: String(r.server), name: String(r.name), sensitivity: r.sensitivity as Tool['sensitivity'], effect: r.effect as Tool['effect'],
-  egress: r.egress as Tool['egress'], labelled: num(r.labelled) === 1, firstSeen: num(r.first_seen),
-});
-const toMandate = (r: Row): Mandate => ({
-  id: String(r.id), grantor: String(r.grantor), agentId: String(r.agent_id), parentId: strOrNull(r.parent_id), purpose: String(r.purpose),
-  scope: parse<string[]>(r.scope), notBefore: num(r.not_before), expiresAt: num(r.expires_at), maxCalls: numOrNull(r.max_calls),
-  callsUsed: num(r.calls_used), state: r.state as MandateState, reason: strOrNull(r.reason), createdAt: num(r.created_at), endedAt: numOrNull(r.ended_at),
-});
-const toSigningKey = (r: Row): SigningKey => ({
-  kid: String(r.kid), alg: 'ES256', publicJwk: parse(r.public_jwk), privateJwk: parse(r.private_jwk),
-  state: r.state as SigningKey['state'], createdAt: num(r.created_at), retireAfter: numOrNull(r.retire_after),
-});
-const toProvider = (r: Row): IdentityProvider => ({
-  name: String(r.name), issuer: String(r.issuer), audience: String(r.audience), jwksUri: String(r.jwks_uri),
-  subjectClaim: String(r.subject_claim), createdAt: num(r.created_at),
-});
 
 const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');
 
