@@ -6,15 +6,12 @@
 // for the exchange itself (authentication, a malformed body, an audit log that cannot
 // record). Every evaluation is recorded in the audit log before it is answered, and
 // the request's X-Request-ID comes back on every answer.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { SCHEMA_FILE, type App } from '../app.ts';
-import { actionGroupsOf, type ActionGroups } from '../authzen/action-groups.ts';
+import type { App } from '../app.ts';
 import { EVALUATIONS_SEMANTICS, evaluate, evaluateAll, evaluationEvent, type Evaluation } from '../authzen/access-evaluation.ts';
 import { MAX_VALUE_DEPTH, PARENTS_PROPERTY, type AccessRequest } from '../authzen/cedar-request.ts';
 import { MandateError } from '../errors.ts';
 import type { Caller } from '../identity/caller.ts';
-import type { PolicyEngine } from '../policy/engine.ts';
 import { errorReply, type Reply, type RequestContext } from './http.ts';
 import { route } from './rest/route.ts';
 
@@ -104,21 +101,6 @@ export function pdpMetadata(publicUrl: string): z.infer<typeof MetadataView> {
   };
 }
 
-const actionGroupsByEngine = new WeakMap<PolicyEngine, Promise<ActionGroups>>();
-
-/** The schema's action groups, read once for each policy set activated (the schema is read with it). */
-function actionGroupsFor(engine: PolicyEngine): Promise<ActionGroups> {
-  let groups = actionGroupsByEngine.get(engine);
-  if (!groups) {
-    groups = readFile(SCHEMA_FILE, 'utf8').then(actionGroupsOf).catch((error: unknown) => {
-      actionGroupsByEngine.delete(engine);
-      throw new MandateError('schema_unavailable', `the policy schema could not be read, so nothing is decided (${(error as Error).message})`, { status: 503 });
-    });
-    actionGroupsByEngine.set(engine, groups);
-  }
-  return groups;
-}
-
 /** Records every evaluation before any is answered: an answer the audit log lacks is never given. */
 async function record(app: App, caller: Caller, evaluations: readonly Evaluation[]): Promise<void> {
   const time = Date.now();
@@ -158,7 +140,7 @@ export const authzenRoutes = [
     body: EvaluationRequest, response: DecisionView,
     handle: async ({ app, caller, body }) => {
       const engine = app.policy();
-      const evaluation = evaluate(engine, requestOf(body), await actionGroupsFor(engine));
+      const evaluation = evaluate(engine, requestOf(body), engine.set.actionGroups);
       await record(app, caller!, [evaluation]);
       return evaluation.answer;
     },
@@ -169,7 +151,7 @@ export const authzenRoutes = [
     body: EvaluationsRequest, response: z.union([z.object({ evaluations: z.array(DecisionView) }), DecisionView]),
     handle: async ({ app, caller, body }) => {
       const engine = app.policy();
-      const actionGroups = await actionGroupsFor(engine);
+      const actionGroups = engine.set.actionGroups;
       const items = body.evaluations ?? [];
       if (items.length === 0) {
         // Without evaluations the request is a single Access Evaluation and is answered as one.

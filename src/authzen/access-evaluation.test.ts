@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { PolicyEngine } from '../policy/engine.ts';
 import { PolicySet, splitPolicies } from '../policy/policy-set.ts';
 import { evaluate, evaluateAll, type Evaluation } from './access-evaluation.ts';
-import { actionGroupsOf } from './action-groups.ts';
+import { actionGroupsOf } from '../policy/action-groups.ts';
 import { MAX_VALUE_DEPTH, toCedarRequest, type AccessRequest } from './cedar-request.ts';
 
 const engine = new PolicyEngine(PolicySet.unvalidated(splitPolicies([{

@@ -8,7 +8,7 @@ import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import { describeCaller, type Caller } from '../identity/caller.ts';
 import { MandateError } from '../errors.ts';
 import type { AuthorizationRequest, Decision, PolicyEngine } from '../policy/engine.ts';
-import type { ActionGroups } from './action-groups.ts';
+import type { ActionGroups } from '../policy/action-groups.ts';
 import { toCedarRequest, type AccessRequest, type AuthzenEntity } from './cedar-request.ts';
 
 export const EVALUATIONS_SEMANTICS = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;

@@ -9,7 +9,7 @@
 import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { MandateError } from '../errors.ts';
 import type { AuthorizationRequest, EntityRecord, EntityRef } from '../policy/engine.ts';
-import type { ActionGroups } from './action-groups.ts';
+import type { ActionGroups } from '../policy/action-groups.ts';
 
 export interface AuthzenEntity {
   type: string;

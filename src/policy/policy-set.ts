@@ -5,6 +5,7 @@
 // every problem found, each at its file, line and column (see problems.ts).
 import { createHash } from 'node:crypto';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { actionGroupsOf, type ActionGroups } from './action-groups.ts';
 import { PolicyInvalidError, compareProblems, lineColumn, problemAt, problemFromCedar, type PolicyProblem } from './problems.ts';
 
 export interface PolicySource {
@@ -125,10 +126,13 @@ const DEFAULT_SCHEMA_ORIGIN = 'schema.cedarschema';
 export class PolicySet {
   readonly policies: readonly LoadedPolicy[];
   readonly hash: string;
+  /** The action groups of the schema the set was validated against (none without a schema). */
+  readonly actionGroups: ActionGroups;
 
-  private constructor(policies: LoadedPolicy[], hash: string) {
+  private constructor(policies: LoadedPolicy[], hash: string, actionGroups: ActionGroups = new Map()) {
     this.policies = policies;
     this.hash = hash;
+    this.actionGroups = actionGroups;
   }
 
   /**
@@ -168,7 +172,7 @@ export class PolicySet {
     warnings.sort(compareProblems);
     if (problems.length > 0) return { ok: false, problems: problems.sort(compareProblems), warnings };
     const policies = parsed.map((p) => p.policy);
-    return { ok: true, set: new PolicySet(policies, policySetHash(policies)), warnings };
+    return { ok: true, set: new PolicySet(policies, policySetHash(policies), actionGroupsOf(schemaSource.text)), warnings };
   }
 
   /** Parses and validates a candidate set against the schema; throws a PolicyInvalidError naming every problem. */
