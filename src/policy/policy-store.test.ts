@@ -114,7 +114,10 @@ describe('the watched directory', () => {
   it('refuses a broken save, logging where, and keeps the last good set until it is fixed', async () => {
     const good = store.engine.hash;
     logged.length = 0;
-    await writeFile(join(dir, 'edited.cedar'), `${marker(12)}@id("typo")\npermit (principal is Agent, action == Action::"tools/call", resource is Tool)\nwhen { resource.sensitivty == "secret" };\n`);
+    // Saved whole (write, then rename): an in-place write is a truncate and a write,
+    // and a loaded machine can show the empty file in between as a valid set.
+    await writeFile(join(dir, '.edited.cedar.swp'), `${marker(12)}@id("typo")\npermit (principal is Agent, action == Action::"tools/call", resource is Tool)\nwhen { resource.sensitivty == "secret" };\n`);
+    await rename(join(dir, '.edited.cedar.swp'), join(dir, 'edited.cedar'));
     await until(() => store.lastReload?.ok === false, 'the refused reload');
     assert.equal(store.engine.hash, good, 'the last good set stays active');
     assert.deepEqual(store.lastReload?.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`), ['edited.cedar:6:8: for policy `typo`, attribute `sensitivty` on entity type `Tool` not found']);
