@@ -11,6 +11,7 @@
 // copy and the digest do. docs/ocsf.md is the field-by-field table.
 import { MandateError } from '../errors.ts';
 import { canonicalJson, type StoredAuditEvent } from './event.ts';
+import { failureCode } from './failure-code.ts';
 import {
   ACTION, API_ACTIVITY, AUTH_PROTOCOL_OAUTH2, AUTHENTICATION_ACTIVITY, CLASS, DISPOSITION, OCSF_VERSION, SEVERITY, STATUS, USER_TYPE,
 } from './ocsf-schema.ts';
@@ -224,13 +225,6 @@ function severityOf(event: StoredAuditEvent): Enum {
   if (event.decision === 'deny' && event.kind !== 'evaluation') return SEVERITY.medium;
   if (event.outcome === 'error') return SEVERITY.low;
   return SEVERITY.informational;
-}
-
-/** The low-cardinality code of what went wrong, or null: the denial's reason, or `upstream_error` for a failed result. */
-export function failureCode(event: Pick<StoredAuditEvent, 'decision' | 'outcome' | 'reason'>): string | null {
-  if (event.reason !== null) return event.reason;
-  if (event.outcome === 'error') return 'upstream_error';
-  return event.decision === 'deny' ? 'denied' : null;
 }
 
 function status(event: StoredAuditEvent) {
