@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MandateError } from '../errors.ts';
 import type { StoredAuditEvent } from './event.ts';
-import { ocsfLine, ocsfLines, toOcsf, type OcsfApiActivity, type OcsfAuthentication, type OcsfRecord } from './ocsf.ts';
+import { ocsfJson, ocsfLine, ocsfLines, toOcsf, writeOcsf, type OcsfApiActivity, type OcsfAuthentication, type OcsfRecord } from './ocsf.ts';
 
 // The enum values these records may carry, copied here from OCSF 1.9.0 itself
 // (https://schema.ocsf.io/1.9.0/, github.com/ocsf/ocsf-schema tag v1.9.0) and not
@@ -245,6 +245,23 @@ describe('audit events as OCSF records', () => {
     assert.deepEqual(lines.map((l) => (JSON.parse(l) as OcsfRecord).metadata.sequence), events.map((e) => e.seq));
     assert.equal(ocsfLines([], OPTIONS), '');
     assert.equal(toOcsf(base, { productVersion: '0.1.0' }).metadata.log_name, 'mandate-audit');
+  });
+
+  it('streams records to a writer, waiting for it, and counts them', async () => {
+    async function* pages(): AsyncIterable<StoredAuditEvent> {
+      yield EVENTS.allowed!;
+      await new Promise((resolve) => setImmediate(resolve));
+      yield EVENTS.result!;
+    }
+    const written: string[] = [];
+    const count = await writeOcsf(pages(), OPTIONS, async (json) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      written.push(json);
+    });
+    assert.equal(count, 2);
+    assert.deepEqual(written, [ocsfJson(EVENTS.allowed!, OPTIONS), ocsfJson(EVENTS.result!, OPTIONS)]);
+    assert.equal(`${written[0]}\n`, ocsfLine(EVENTS.allowed!, OPTIONS));
+    assert.equal(await writeOcsf([EVENTS.denied!], OPTIONS, (json) => void written.push(json)), 1);
   });
 
   it('refuses an event of a kind it has no mapping for, naming it', () => {

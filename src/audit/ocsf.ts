@@ -134,14 +134,30 @@ export function toOcsf(event: StoredAuditEvent, options: OcsfOptions): OcsfRecor
   }
 }
 
-/** One event as a line of JSON lines (canonical JSON: sorted keys, so equal records give equal text). */
-export const ocsfLine = (event: StoredAuditEvent, options: OcsfOptions): string => `${canonicalJson(toOcsf(event, options))}\n`;
+/** One event's record as canonical JSON (sorted keys, so equal records give equal text), without a newline. */
+export const ocsfJson = (event: StoredAuditEvent, options: OcsfOptions): string => canonicalJson(toOcsf(event, options));
+
+/** One event as a line of JSON lines, newline-terminated. */
+export const ocsfLine = (event: StoredAuditEvent, options: OcsfOptions): string => `${ocsfJson(event, options)}\n`;
 
 /** Events as JSON lines, one record a line, in the order given. */
 export function ocsfLines(events: Iterable<StoredAuditEvent>, options: OcsfOptions): string {
   let out = '';
   for (const event of events) out += ocsfLine(event, options);
   return out;
+}
+
+/**
+ * Streams events as OCSF JSON: `write` gets each record's JSON (no newline) in order,
+ * and is awaited when it returns a promise (back-pressure). Resolves to the number written.
+ */
+export async function writeOcsf(events: AsyncIterable<StoredAuditEvent> | Iterable<StoredAuditEvent>, options: OcsfOptions, write: (json: string) => Promise<void> | void): Promise<number> {
+  let written = 0;
+  for await (const event of events) {
+    await write(ocsfJson(event, options));
+    written++;
+  }
+  return written;
 }
 
 function apiActivity(event: StoredAuditEvent, options: OcsfOptions): OcsfApiActivity {
