@@ -213,8 +213,8 @@ describe('audit events as OCSF records', () => {
         context: { arguments: { path: '/reports', api_key: FAKE_KEY } }, entities: [{ uid: { type: 'Agent', id: 'agt_reader' }, attrs: { token: FAKE_KEY }, parents: [] }],
       },
       shadow: { decision: 'deny', policies: ['shadow-no-keys'], errors: [] },
-      arguments: { path: '/reports', api_key: '[redacted:aws_access_key]' },
-      secrets: ['aws_access_key'],
+      arguments: { path: '/reports', api_key: '[REDACTED:secret_field]' },
+      secrets: ['secret_field'],
       rawArguments: { api_key: FAKE_KEY },
       token: FAKE_KEY,
     });
@@ -222,8 +222,8 @@ describe('audit events as OCSF records', () => {
     assert.ok(!line.includes(FAKE_KEY), 'the fake key appears nowhere in the OCSF JSON');
     assert.ok(!line.includes('"entities"') && !line.includes('"context"'), 'nothing of the Cedar request');
     const r = JSON.parse(line) as OcsfApiActivity;
-    assert.deepEqual(r.api.request.data, { path: '/reports', api_key: '[redacted:aws_access_key]' }, 'the redacted copy is the request data');
-    assert.deepEqual(r.unmapped.secret_kinds, ['aws_access_key']);
+    assert.deepEqual(r.api.request.data, { path: '/reports', api_key: '[REDACTED:secret_field]' }, 'the redacted copy is the request data');
+    assert.deepEqual(r.unmapped.secret_kinds, ['secret_field']);
     assert.deepEqual(r.unmapped.shadow, { decision: 'deny', policies: ['shadow-no-keys'], errors: [] });
   });
 
@@ -232,7 +232,7 @@ describe('audit events as OCSF records', () => {
     assert.equal(r.unmapped.approval_uid, 'apr_123');
     assert.equal(r.unmapped.credential_lease_uid, 'lse_456');
     assert.deepEqual(r.unmapped.omitted, ['request']);
-    const odd = toOcsf(event({ approval: { secret: FAKE_KEY }, lease: 7, secrets: 'aws' }), OPTIONS);
+    const odd = toOcsf({ ...base, approval: { secret: FAKE_KEY }, lease: 7, secrets: 'secret_field' } as unknown as StoredAuditEvent, OPTIONS);
     assert.deepEqual([odd.unmapped.approval_uid, odd.unmapped.credential_lease_uid, odd.unmapped.secret_kinds], [undefined, undefined, undefined], 'fields of an unexpected shape are left out');
   });
 
