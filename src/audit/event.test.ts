@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { argumentsDigest, canonicalJson, canonicalJsonByHand, chainHash, chainHashOf, type AuditEvent } from './event.ts';
+import { argumentsDigest, canonicalJson, canonicalJsonByHand } from './event.ts';
 
 describe('canonical JSON of audit events', () => {
   it('sorts keys at every depth, keeps array order and drops undefined members', () => {
@@ -38,12 +38,5 @@ describe('canonical JSON of audit events', () => {
     assert.equal(argumentsDigest({ path: '/r', opts: { a: 1, b: 2 } }), argumentsDigest({ opts: { b: 2, a: 1 }, path: '/r' }));
     assert.notEqual(argumentsDigest({ path: '/r' }), argumentsDigest({ path: '/s' }));
     assert.equal(argumentsDigest(undefined), `sha256:${createHash('sha256').update('{}').digest('hex')}`);
-  });
-
-  it('chains each event to the previous hash over its canonical JSON', () => {
-    const event = { kind: 'decision', time: 1, server: 's' } as unknown as AuditEvent;
-    const expected = createHash('sha256').update(`${'0'.repeat(64)}\n{"kind":"decision","server":"s","time":1}`).digest('hex');
-    assert.equal(chainHash('0'.repeat(64), event), expected);
-    assert.equal(chainHashOf('0'.repeat(64), canonicalJson(event)), expected);
   });
 });

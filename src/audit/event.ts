@@ -1,9 +1,10 @@
 // One audit record. Every governed request leaves at least one: the decision, and,
 // when it was allowed, its result; every AuthZEN evaluation another enforcement point
-// asks for leaves one too. Arguments are recorded by digest only, so no secret that
-// an agent passes to a tool lands in the log.
+// asks for leaves one too. Arguments are recorded by digest and as a redacted, bounded
+// copy (redact.ts), so no secret that an agent passes to a tool lands in the log.
 import { createHash } from 'node:crypto';
 import type { AuthorizationRequest } from '../policy/engine.ts';
+import type { SecretKind } from './redact.ts';
 
 export type AuditKind = 'authentication' | 'decision' | 'result' | 'evaluation';
 
@@ -33,6 +34,17 @@ export interface AuditEvent {
    * when a policy of the set reads arguments): what `mandate policy replay` decides again.
    */
   request?: AuthorizationRequest;
+  /**
+   * Of a decision on a request with arguments: a copy of them with secrets redacted,
+   * strings cut and the whole bounded (redactedCopy in redact.ts). What was actually
+   * sent is identified by `argumentsDigest`, over the arguments as they were.
+   */
+  arguments?: unknown;
+  /**
+   * The kinds of secret found (never their values): of a decision, redacted from the
+   * arguments and the recorded request; of a result, in the upstream's reply.
+   */
+  secrets?: SecretKind[];
   /** Of a decision a shadow policy could apply to: the decision with shadow policies enforced. Recorded, never enforced. */
   shadow?: { decision: 'allow' | 'deny'; policies: string[]; errors: string[] };
   /** Of an `evaluation` (an AuthZEN query by another enforcement point): who asked, e.g. `admin`, `person alice`. */
@@ -43,9 +55,12 @@ export interface AuditEvent {
 }
 
 export interface StoredAuditEvent extends AuditEvent {
+  /** Its place in the log, from 1: leaf index seq − 1 of the Merkle tree. */
   seq: number;
-  /** SHA-256 over the previous event's hash and this event's canonical JSON. */
+  /** Its RFC 9162 leaf hash (hex): SHA-256(0x00 || ledger entry), see entry.ts. */
   hash: string;
+  /** Parts left out of an event too long for one ledger entry (entry.ts). */
+  omitted?: string[];
 }
 
 /** JSON with object keys in sorted order, so equal values always hash equally. */
@@ -107,9 +122,3 @@ const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
 
 export const argumentsDigest = (args: unknown): string => `sha256:${createHash('sha256').update(canonicalJson(args ?? {})).digest('hex')}`;
 
-export const GENESIS_HASH = '0'.repeat(64);
-
-export const chainHash = (previous: string, event: AuditEvent): string => chainHashOf(previous, canonicalJson(event));
-
-/** The chain hash over an event already in canonical JSON. */
-export const chainHashOf = (previous: string, canonical: string): string => createHash('sha256').update(`${previous}\n${canonical}`).digest('hex');

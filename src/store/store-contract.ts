@@ -2,7 +2,9 @@
 // PostgreSQL next) runs exactly these tests through `storeContract`.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { GENESIS_HASH, chainHash, type AuditEvent } from '../audit/event.ts';
+import { entryLeafHash, ledgerEntry } from '../audit/entry.ts';
+import type { AuditEvent } from '../audit/event.ts';
+import { inclusionProof, merkleTreeHash, treeHashAt, verifyInclusion, type HashReader } from '../audit/merkle/index.ts';
 import { MandateError } from '../errors.ts';
 import { generateSigningKey } from '../identity/keyring.ts';
 import type { Agent, IdentityProvider, Mandate, Person, Store } from './types.ts';
@@ -383,17 +385,59 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         policySetHash: 'sha256:x', outcome: null, latencyMs: null,
       });
 
-      it('chains every event to the one before, across batches', async () => {
+      const hx = (hash: Uint8Array): string => Buffer.from(hash).toString('hex');
+      const hashes: HashReader = { readHashes: (positions) => store.readAuditHashes(positions) };
+      const leaves = async (): Promise<Uint8Array[]> => (await store.readAuditEntries(0, (await store.auditTreeHead()).size)).map((e) => entryLeafHash(e));
+
+      it('makes each event a leaf of the Merkle tree, its hash the leaf hash of its entry, across batches', async () => {
         const first = await store.appendAuditEvents([event(1), event(2)]);
         const second = await store.appendAuditEvents([event(3)]);
         assert.deepEqual([...first, ...second].map((e) => e.seq), [1, 2, 3]);
-        let previous = GENESIS_HASH;
-        for (const stored of await store.listAuditEvents({ limit: 10 })) {
-          const { seq: _seq, hash, ...plain } = stored;
-          assert.equal(hash, chainHash(previous, plain));
-          previous = hash;
-        }
+        const entries = await store.readAuditEntries(0, 3);
+        assert.deepEqual(entries, [1, 2, 3].map((i) => ledgerEntry(i, event(i))), 'the entry is the event as JSON, its seq first');
+        assert.deepEqual([...first, ...second].map((e) => e.hash), entries.map((e) => entryLeafHash(e).toString('hex')));
+        const head = await store.auditTreeHead();
+        assert.equal(head.size, 3);
+        assert.equal(hx(head.rootHash), hx(merkleTreeHash(await leaves())));
         assert.deepEqual((await store.listAuditEvents({ limit: 10 })).map((e) => e.argumentsDigest), ['sha256:1', 'sha256:2', 'sha256:3']);
+        assert.equal((await store.getAuditEvent(2))?.argumentsDigest, 'sha256:2');
+        assert.equal(await store.getAuditEvent(4), null);
+      });
+
+      it('stores the tile hashes above the leaves, so roots and proofs come from the store', async () => {
+        for (let batch = 0; batch < 6; batch++) await store.appendAuditEvents(Array.from({ length: 50 }, (_, i) => event(batch * 50 + i)));
+        const head = await store.auditTreeHead();
+        assert.equal(head.size, 300);
+        const all = await leaves();
+        assert.equal(hx(head.rootHash), hx(merkleTreeHash(all)));
+        assert.equal(hx(await treeHashAt(hashes, 300)), hx(head.rootHash), 'the root recomputed from the stored hashes');
+        assert.equal(hx(await treeHashAt(hashes, 257)), hx(merkleTreeHash(all.slice(0, 257))));
+        const [level1] = await store.readAuditHashes([{ level: 1, index: 0 }]);
+        assert.equal(hx(level1 as Uint8Array), hx(merkleTreeHash(all.slice(0, 256))), 'the first 256 entries complete one level-1 hash');
+        await assert.rejects(store.readAuditHashes([{ level: 1, index: 1 }]), (error: unknown) => (error as { code?: string }).code === 'hash_missing');
+        await assert.rejects(store.readAuditHashes([{ level: 0, index: 300 }]), (error: unknown) => (error as { code?: string }).code === 'hash_missing');
+        const proof = await inclusionProof(hashes, 123, 300);
+        verifyInclusion({ leafIndex: 123, treeSize: 300, leafHash: all[123] as Uint8Array, proof, rootHash: head.rootHash });
+      });
+
+      it('rolls the tree back with a failed append', async () => {
+        await store.appendAuditEvents([event(1)]);
+        await assert.rejects(store.appendAuditEvents([event(2), { countCall: { mandateId: 'mnd_none', now: NOW }, event: () => { throw new Error('cannot build'); } }]));
+        await store.appendAuditEvents([event(3)]);
+        const head = await store.auditTreeHead();
+        assert.equal(head.size, 2);
+        assert.equal(hx(head.rootHash), hx(merkleTreeHash(await leaves())));
+        assert.deepEqual((await store.listAuditEvents({ limit: 10 })).map((e) => [e.seq, e.argumentsDigest]), [[1, 'sha256:1'], [2, 'sha256:3']]);
+      });
+
+      it('keeps signed checkpoints, one per size', async () => {
+        assert.equal(await store.latestAuditCheckpoint(), null);
+        await store.addAuditCheckpoint({ size: 2, time: 10, note: 'two' });
+        await store.addAuditCheckpoint({ size: 5, time: 20, note: 'five' });
+        await store.addAuditCheckpoint({ size: 2, time: 30, note: 'again' });
+        assert.deepEqual(await store.latestAuditCheckpoint(), { size: 5, time: 20, note: 'five' });
+        assert.deepEqual((await store.listAuditCheckpoints({ limit: 10 })).map((c) => c.note), ['two', 'five']);
+        assert.deepEqual((await store.listAuditCheckpoints({ afterSize: 2, limit: 10 })).map((c) => c.note), ['five']);
       });
 
       it('lists the tail, or what came after a sequence number', async () => {

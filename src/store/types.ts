@@ -5,6 +5,7 @@
 // Times are whole seconds since the epoch.
 
 import type { AuditEvent, StoredAuditEvent } from '../audit/event.ts';
+import type { HashPosition } from '../audit/merkle/hash-store.ts';
 import type { JWK } from '../identity/jwk.ts';
 
 export type PersonStatus = 'active' | 'deactivated';
@@ -122,6 +123,19 @@ export interface MandateFilter {
 /** The outcome of counting one call against a mandate's budget. */
 export type CallCount = 'ok' | 'not_active' | 'exhausted';
 
+export interface AuditTreeHead {
+  size: number;
+  rootHash: Uint8Array;
+}
+
+/** A signed checkpoint of the audit ledger (c2sp.org/tlog-checkpoint as a signed note). */
+export interface StoredCheckpoint {
+  size: number;
+  /** Milliseconds since the epoch, when it was signed. */
+  time: number;
+  note: string;
+}
+
 /** What the audit log appends: an event, or a call to count and the event that records it. */
 export type AuditEntry = AuditEvent | CountedAuditEntry;
 export interface CountedAuditEntry {
@@ -198,6 +212,24 @@ export interface Store {
   appendAuditEvents(entries: AuditEntry[]): Promise<StoredAuditEvent[]>;
   /** Events after `afterSeq` (oldest first), or the last `limit` events when `afterSeq` is not given. */
   listAuditEvents(options: { afterSeq?: number; limit: number }): Promise<StoredAuditEvent[]>;
+  getAuditEvent(seq: number): Promise<StoredAuditEvent | null>;
+
+  // The audit ledger: the Merkle tree over the events, maintained by appendAuditEvents
+  // in the same transaction as the events it covers (see src/audit/entry.ts).
+  /** The committed tree: its size (the last event's seq) and root hash. */
+  auditTreeHead(): Promise<AuditTreeHead>;
+  /** The stored tree hashes at those positions (level 0: the events' leaf hashes); fails with `hash_missing`. */
+  readAuditHashes(positions: readonly HashPosition[]): Promise<Uint8Array[]>;
+  /** The raw ledger rows after `afterSeq`, as stored (for verification, which trusts none of them). */
+  listAuditRecords(options: { afterSeq: number; limit: number }): Promise<{ seq: number; entry: string; hash: string }[]>;
+  /** The size the persisted tree state claims (null before the ledger has one); unlike auditTreeHead, never refuses. */
+  auditTreeStateSize(): Promise<number | null>;
+  /** The ledger entries (the exact bytes each leaf hashes) of leaf indexes [start, end). */
+  readAuditEntries(start: number, end: number): Promise<string[]>;
+  addAuditCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  latestAuditCheckpoint(): Promise<StoredCheckpoint | null>;
+  /** Checkpoints of size > `afterSize`, smallest first. */
+  listAuditCheckpoints(options: { afterSize?: number; limit: number }): Promise<StoredCheckpoint[]>;
 
   /** Revokes one issued token by its `jti` until it would have expired anyway. */
   revokeTokenId(jti: string, expiresAt: number): Promise<void>;

@@ -134,4 +134,28 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'audit events: no time index (nothing reads by time; each append wrote one more page)',
     sql: `DROP INDEX IF EXISTS audit_events_time;`,
   },
+  {
+    version: 6,
+    name: 'audit ledger: the Merkle tree over the events (hashes above the leaves, right edge) and signed checkpoints',
+    // audit_events.hash becomes the leaf hash and audit_events.event the ledger entry
+    // (the event with its seq); rows written before are rewritten when the store opens.
+    sql: `
+      CREATE TABLE audit_tree (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL,
+        edge BLOB NOT NULL
+      );
+      CREATE TABLE audit_hashes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+      ) WITHOUT ROWID;
+      CREATE TABLE audit_checkpoints (
+        size INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        note TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { GENESIS_HASH, chainHash } from '../../audit/event.ts';
+import { entryLeafHash } from '../../audit/entry.ts';
+import { merkleTreeHash } from '../../audit/merkle/index.ts';
 import { MandateError } from '../../errors.ts';
 import { agent, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -84,7 +85,7 @@ describe('SQLite store', () => {
     await cleanup();
   });
 
-  it('keeps one audit chain when two connections append in turn', async () => {
+  it('keeps one audit tree when two connections append in turn', async () => {
     const { path, cleanup } = await tempFile();
     const [a, b] = [new SqliteStore(path), new SqliteStore(path)];
     const event = (i: number) => ({
@@ -97,13 +98,44 @@ describe('SQLite store', () => {
     await b.appendAuditEvents([event(5)]);
     const chain = await a.listAuditEvents({ limit: 10 });
     assert.deepEqual(chain.map((e) => [e.seq, e.time - NOW * 1000]), [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
-    let previous = GENESIS_HASH;
-    for (const { seq: _seq, hash, ...plain } of chain) {
-      assert.equal(hash, chainHash(previous, plain));
-      previous = hash;
-    }
+    const entries = await b.readAuditEntries(0, 5);
+    assert.deepEqual(chain.map((e) => e.hash), entries.map((e) => entryLeafHash(e).toString('hex')));
+    assert.deepEqual((await b.auditTreeHead()).rootHash, merkleTreeHash(entries.map((e) => entryLeafHash(e))), 'one tree over both connections\' events');
     await a.close();
     await b.close();
+    await cleanup();
+  });
+
+  it('brings events written before the ledger existed into it, and refuses a tree state that disagrees with the events', async () => {
+    const { path, cleanup } = await tempFile();
+    const event = (i: number) => ({
+      kind: 'decision' as const, time: NOW * 1000 + i, server: 'fs', person: null, agents: [], mandate: null, purpose: null, method: null, tool: null,
+      argumentsDigest: `sha256:${i}`, decision: null, reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null,
+    });
+    const first = new SqliteStore(path);
+    await first.appendAuditEvents([1, 2, 3].map(event));
+    await first.close();
+    // As version 5 left them: the event without its seq, a chain hash, no tree.
+    const db = new DatabaseSync(path);
+    for (const i of [1, 2, 3]) db.prepare('UPDATE audit_events SET event = ?, hash = ? WHERE seq = ?').run(JSON.stringify(event(i)), 'f'.repeat(64), i);
+    db.exec('DELETE FROM audit_tree; DELETE FROM audit_hashes;');
+    db.close();
+    const reopened = new SqliteStore(path);
+    const entries = await reopened.readAuditEntries(0, 3);
+    assert.deepEqual(entries.map((e) => (JSON.parse(e) as { seq: number }).seq), [1, 2, 3]);
+    assert.deepEqual((await reopened.listAuditEvents({ limit: 10 })).map((e) => e.hash), entries.map((e) => entryLeafHash(e).toString('hex')));
+    await reopened.appendAuditEvents([event(4)]);
+    const head = await reopened.auditTreeHead();
+    assert.equal(head.size, 4);
+    assert.deepEqual(Buffer.from(head.rootHash), Buffer.from(merkleTreeHash((await reopened.readAuditEntries(0, 4)).map((e) => entryLeafHash(e)))));
+    await reopened.close();
+    // An event removed behind the store's back: appends fail closed rather than grow a tree that no longer matches.
+    const cut = new DatabaseSync(path);
+    cut.exec('DELETE FROM audit_events WHERE seq = 4');
+    cut.close();
+    const damaged = new SqliteStore(path);
+    await assert.rejects(damaged.appendAuditEvents([event(5)]), /the audit tree covers 4 events, the log holds 3/);
+    await damaged.close();
     await cleanup();
   });
 

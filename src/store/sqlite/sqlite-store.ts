@@ -6,11 +6,14 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
 import type { JWK } from '../../identity/jwk.ts';
-import { GENESIS_HASH, canonicalJson, chainHashOf, type AuditEvent, type StoredAuditEvent } from '../../audit/event.ts';
+import type { AuditEvent, StoredAuditEvent } from '../../audit/event.ts';
+import type { HashPosition } from '../../audit/merkle/hash-store.ts';
+import type { IncrementalTree } from '../../audit/merkle/incremental-tree.ts';
 import type {
-  Agent, AgentStatus, AuditEntry, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
-  Person, PersonStatus, Server, SigningKey, Store, Tool,
+  Agent, AgentStatus, AuditEntry, AuditTreeHead, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
+  Person, PersonStatus, Server, SigningKey, StoredCheckpoint, Store, Tool,
 } from '../types.ts';
+import { LedgerTables } from './ledger-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
 import {
   json, num, numOrNull, parse, toAgent, toMandate, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
@@ -18,6 +21,8 @@ import {
 
 /** How hard a commit is pushed to disk before it is acknowledged (see the header). */
 export type SqliteSynchronous = 'normal' | 'full';
+
+const toAuditEvent = (r: Row): StoredAuditEvent => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) });
 
 const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');
 
@@ -34,8 +39,9 @@ export class SqliteStore implements Store {
    */
   readonly #memo = new Map<string, unknown>();
   #memoVersion = -1;
-  #auditHead: { seq: number; hash: string } | null = null;
-  #auditHeadVersion = -1;
+  readonly #ledger: LedgerTables;
+  #tree: IncrementalTree | null = null;
+  #treeVersion = -1;
   #memoChecked = false;
 
   constructor(path: string, options: { synchronous?: SqliteSynchronous } = {}) {
@@ -43,6 +49,8 @@ export class SqliteStore implements Store {
     const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL';
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
     this.#migrate();
+    this.#ledger = new LedgerTables({ get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p) });
+    this.#transaction(() => this.#ledger.adoptEarlierEvents());
   }
 
   #migrate(): void {
@@ -379,31 +387,25 @@ export class SqliteStore implements Store {
   // Audit log
 
   async appendAuditEvents(entries: AuditEntry[]): Promise<StoredAuditEvent[]> {
-    // The chain's head is remembered between appends, and read afresh when another
-    // connection has committed since (seen under the write lock, so never stale).
+    // The tree is kept in memory between appends, and read afresh when another
+    // connection has committed since (seen under the write lock, so never stale) or
+    // when an append failed (its transaction rolled back what the tree took in).
     try {
       return this.#transaction(() => {
         const version = Number(this.#get('PRAGMA data_version')?.data_version);
-        if (version !== this.#auditHeadVersion) this.#auditHead = null;
-        this.#auditHeadVersion = version;
-        if (!this.#auditHead) {
-          const row = this.#get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-          this.#auditHead = row ? { seq: num(row.seq), hash: String(row.hash) } : { seq: 0, hash: GENESIS_HASH };
-        }
-        let { seq, hash: previous } = this.#auditHead;
+        if (version !== this.#treeVersion) this.#tree = null;
+        this.#treeVersion = version;
+        const tree = (this.#tree ??= this.#ledger.loadTree());
         const stored = entries.map((entry) => {
           const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
-          const canonical = canonicalJson(event);
-          seq += 1;
-          previous = chainHashOf(previous, canonical);
-          this.#write('INSERT INTO audit_events (seq, time, kind, event, hash) VALUES (?, ?, ?, ?, ?)', seq, event.time, event.kind, canonical, previous);
-          return { ...event, seq, hash: previous };
+          const { seq, hash } = this.#ledger.append(tree, event);
+          return { ...event, seq, hash };
         });
-        this.#auditHead = { seq, hash: previous };
+        this.#ledger.saveTree(tree);
         return stored;
       });
     } catch (error) {
-      this.#auditHead = null;
+      this.#tree = null;
       throw error;
     }
   }
@@ -412,7 +414,47 @@ export class SqliteStore implements Store {
     const rows = options.afterSeq === undefined
       ? this.#all('SELECT * FROM (SELECT * FROM audit_events ORDER BY seq DESC LIMIT ?) ORDER BY seq', options.limit)
       : this.#all('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?', options.afterSeq, options.limit);
-    return rows.map((r) => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) }));
+    return rows.map(toAuditEvent);
+  }
+
+  async getAuditEvent(seq: number): Promise<StoredAuditEvent | null> {
+    const row = this.#get('SELECT * FROM audit_events WHERE seq = ?', seq);
+    return row ? toAuditEvent(row) : null;
+  }
+
+  async auditTreeHead(): Promise<AuditTreeHead> {
+    // Read from the committed state, not from the tree in memory, which may be ahead inside a transaction.
+    const tree = this.#ledger.loadTree();
+    return { size: tree.size, rootHash: tree.root() };
+  }
+
+  async readAuditHashes(positions: readonly HashPosition[]): Promise<Uint8Array[]> {
+    return this.#ledger.readHashes(positions);
+  }
+
+  async listAuditRecords(options: { afterSeq: number; limit: number }): Promise<{ seq: number; entry: string; hash: string }[]> {
+    return this.#all('SELECT seq, event, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?', options.afterSeq, options.limit)
+      .map((r) => ({ seq: num(r.seq), entry: String(r.event), hash: String(r.hash) }));
+  }
+
+  async auditTreeStateSize(): Promise<number | null> {
+    return numOrNull(this.#get('SELECT size FROM audit_tree WHERE id = 1')?.size);
+  }
+
+  async readAuditEntries(start: number, end: number): Promise<string[]> {
+    return this.#ledger.readEntries(start, end);
+  }
+
+  async addAuditCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    this.#ledger.addCheckpoint(checkpoint);
+  }
+
+  async latestAuditCheckpoint(): Promise<StoredCheckpoint | null> {
+    return this.#ledger.latestCheckpoint();
+  }
+
+  async listAuditCheckpoints(options: { afterSize?: number; limit: number }): Promise<StoredCheckpoint[]> {
+    return this.#ledger.listCheckpoints(options.afterSize ?? 0, options.limit);
   }
 
   // Admin credentials and revoked tokens
