@@ -15,6 +15,8 @@ import { ReplayCache } from './identity/replay-cache.ts';
 import { TokenEndpoint } from './delegation/token-exchange.ts';
 import { TokenService } from './identity/tokens.ts';
 import { nowSeconds } from './lib/clock.ts';
+import { loadAuditKey } from './audit/audit-key.ts';
+import { Checkpointer } from './audit/checkpointer.ts';
 import { AuditLog } from './audit/log.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { PolicyEngine } from './policy/engine.ts';
@@ -40,6 +42,8 @@ export interface App {
   introspection: Introspection;
   gateway: Gateway;
   audit: AuditLog;
+  /** Signs the audit ledger's checkpoints; knows the log's origin and verifier key. */
+  checkpoints: Checkpointer;
   policy: () => PolicyEngine;
   /** The policy directory: the active set, validated changes, hot reload. */
   policies: PolicyStore;
@@ -76,7 +80,12 @@ export async function createApp(config: Config): Promise<App> {
     const startedAt = nowSeconds();
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
-    const audit = new AuditLog(store);
+    const audit = new AuditLog(store, { maxDelayMs: config.auditCommitDelayMs });
+    const checkpoints = new Checkpointer(store, await loadAuditKey(config.dataDir, { origin: config.auditOrigin, trustDomain: config.trustDomain }), {
+      intervalMs: config.auditCheckpointInterval * 1000, entries: config.auditCheckpointEntries,
+    });
+    audit.onCommit((events) => checkpoints.committed(events.length));
+    await checkpoints.start();
     const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle });
     return {
       config,
@@ -101,6 +110,7 @@ export async function createApp(config: Config): Promise<App> {
       introspection: new Introspection(store, tokens),
       gateway,
       audit,
+      checkpoints,
       policy,
       policies,
       reloadPolicies: async () => {
@@ -113,6 +123,7 @@ export async function createApp(config: Config): Promise<App> {
         await policies.close();
         await gateway.close();
         await audit.drain();
+        await checkpoints.close();
         await store.close();
       },
     };

@@ -24,6 +24,14 @@ export interface Config {
   clockTolerance: number;
   /** A gateway session idle this long (nothing sent, nothing open) is ended with its upstream. */
   sessionIdle: number;
+  /** The audit log's name in its checkpoints (and its key's name); fixed once the log has a key. Null: `<trust domain>/audit`. */
+  auditOrigin: string | null;
+  /** A checkpoint is signed at most this many seconds after the log grew… */
+  auditCheckpointInterval: number;
+  /** …or as soon as it grew by this many events. */
+  auditCheckpointEntries: number;
+  /** Group commit: the longest an audit append waits for others to share its commit, in ms (0: the next turn). */
+  auditCommitDelayMs: number;
 }
 
 export const DEFAULTS = {
@@ -40,6 +48,9 @@ export const DEFAULTS = {
   dpopMaxAge: 60,
   clockTolerance: 30,
   sessionIdle: 15 * 60,
+  auditCheckpointInterval: 10,
+  auditCheckpointEntries: 1000,
+  auditCommitDelayMs: 0,
 } as const;
 
 /** Parses `90`, `90s`, `15m`, `8h`, `1d` into seconds. */
@@ -48,6 +59,15 @@ export function parseDuration(value: string): number {
   if (!match) throw new MandateError('invalid_duration', `"${value}" is not a duration (use e.g. 90s, 15m, 8h, 1d)`);
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
   return Number(match[1]) * unit;
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new MandateError('invalid_config', `${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${value}`);
+  }
+  return Number(value);
 }
 
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
@@ -70,6 +90,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (sqliteSynchronous !== 'normal' && sqliteSynchronous !== 'full') {
     throw new MandateError('invalid_config', `MANDATE_SQLITE_SYNCHRONOUS must be normal or full, got ${env.MANDATE_SQLITE_SYNCHRONOUS}`);
   }
+  const auditCheckpointInterval = overrides.auditCheckpointInterval ?? (env.MANDATE_AUDIT_CHECKPOINT_INTERVAL ? parseDuration(env.MANDATE_AUDIT_CHECKPOINT_INTERVAL) : DEFAULTS.auditCheckpointInterval);
+  if (auditCheckpointInterval < 1) throw new MandateError('invalid_config', `MANDATE_AUDIT_CHECKPOINT_INTERVAL must be at least 1s, got ${env.MANDATE_AUDIT_CHECKPOINT_INTERVAL}`);
+  const auditCheckpointEntries = overrides.auditCheckpointEntries ?? wholeNumber(env, 'MANDATE_AUDIT_CHECKPOINT_ENTRIES', DEFAULTS.auditCheckpointEntries, 1);
+  const auditCommitDelayMs = overrides.auditCommitDelayMs ?? wholeNumber(env, 'MANDATE_AUDIT_COMMIT_DELAY_MS', DEFAULTS.auditCommitDelayMs, 0, 1000);
+  const auditOrigin = overrides.auditOrigin ?? env.MANDATE_AUDIT_ORIGIN ?? null;
+  if (auditOrigin !== null && !/^[!-*,-~]{1,255}$/.test(auditOrigin)) {
+    throw new MandateError('invalid_config', `MANDATE_AUDIT_ORIGIN must be one word of printable characters without "+" (e.g. audit.example.com/mandate), got ${JSON.stringify(auditOrigin)}`);
+  }
   const sessionIdle = overrides.sessionIdle ?? (env.MANDATE_SESSION_IDLE ? parseDuration(env.MANDATE_SESSION_IDLE) : DEFAULTS.sessionIdle);
   if (sessionIdle < 1) throw new MandateError('invalid_config', `MANDATE_SESSION_IDLE must be at least 1s, got ${env.MANDATE_SESSION_IDLE}`);
   return {
@@ -81,6 +109,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     databaseUrl: overrides.databaseUrl ?? env.MANDATE_DATABASE_URL ?? null,
     sqliteSynchronous,
     sessionIdle,
+    auditOrigin,
+    auditCheckpointInterval,
+    auditCheckpointEntries,
+    auditCommitDelayMs,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

@@ -3,6 +3,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, AUDIT_VERIFIER_KEY_FILE, loadAuditKey } from './audit/audit-key.ts';
 import type { Config } from './config.ts';
 import { generateSigningKey } from './identity/keyring.ts';
 import { newSecret, sha256 } from './lib/ids.ts';
@@ -11,8 +12,7 @@ import { SQLITE_FILE, openStore } from './store/open.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 export const ADMIN_TOKEN_PREFIX = 'mandate_admin';
-export const AUDIT_KEY_FILE = 'audit-ed25519.pem';
-export const AUDIT_PUBLIC_KEY_FILE = 'audit-ed25519.pub.pem';
+export { AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE } from './audit/audit-key.ts';
 const DEFAULT_POLICIES = new URL('../policies/default/', import.meta.url);
 
 export interface InitResult {
@@ -50,6 +50,10 @@ export async function init(config: Config): Promise<InitResult> {
       await writeFile(auditKey, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
       await writeFile(join(dataDir, AUDIT_PUBLIC_KEY_FILE), publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
       created.push('audit key (Ed25519)');
+    }
+    if (!(await exists(join(dataDir, AUDIT_VERIFIER_KEY_FILE)))) {
+      await loadAuditKey(dataDir, { origin: config.auditOrigin, trustDomain: config.trustDomain });
+      created.push(`audit verifier key (${AUDIT_VERIFIER_KEY_FILE})`);
     }
 
     const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);

@@ -9,8 +9,8 @@ export interface Reply {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
-  /** `json` (default), `text` (body is a string) or `problem`. */
-  type?: 'json' | 'text';
+  /** `json` (default), `text` (body is a string) or `bytes` (body is a Uint8Array, sent as it is). */
+  type?: 'json' | 'text' | 'bytes';
   contentType?: string;
 }
 
@@ -44,9 +44,10 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export function compile(route: RouteDef): CompiledRoute {
   const names: string[] = [];
-  const source = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+  // `{name}` is one path segment; `{name*}` (last) is the rest of the path, slashes and all.
+  const source = route.path.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)(\*?)\}/g, (_m, name: string, rest: string) => {
     names.push(name);
-    return '([^/]+)';
+    return rest ? '(.+)' : '([^/]+)';
   });
   return { ...route, pattern: new RegExp(`^${source}$`), names };
 }
@@ -119,8 +120,8 @@ export function send(res: ServerResponse, reply: Reply): void {
     res.writeHead(status, headers).end();
     return;
   }
-  const text = reply.type === 'text' ? String(reply.body) : JSON.stringify(reply.body);
-  headers['content-type'] = reply.contentType ?? (reply.type === 'text' ? 'text/plain; charset=utf-8' : 'application/json');
+  const text = reply.type === 'bytes' ? (reply.body as Uint8Array) : reply.type === 'text' ? String(reply.body) : JSON.stringify(reply.body);
+  headers['content-type'] = reply.contentType ?? (reply.type === 'bytes' ? 'application/octet-stream' : reply.type === 'text' ? 'text/plain; charset=utf-8' : 'application/json');
   res.writeHead(status, headers).end(text);
 }
 

@@ -8,6 +8,7 @@ import { nowSeconds } from '../lib/clock.ts';
 import { compile, errorReply, match, send, type RouteDef } from './http.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { authzenRoutes } from './authzen.ts';
+import { ledgerRoutes } from './ledger.ts';
 import { oauthRoutes } from './oauth.ts';
 import { openApiDocument } from './openapi.ts';
 import { agentRoutes } from './rest/agents.ts';
@@ -36,6 +37,7 @@ function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
           throw new MandateError('store_unavailable', `the store does not answer: ${(error as Error).message}`, { status: 503 });
         });
         if (app.keys.jwks(now).keys.length === 0) throw new MandateError('keys_missing', 'no signing keys are loaded', { status: 503 });
+        if (app.checkpoints.failure) throw new MandateError('audit_ledger_inconsistent', app.checkpoints.failure, { status: 503 });
         return { body: { status: 'ready', store: app.store.kind, policy_set: app.policy().hash } };
       },
     },
@@ -72,7 +74,7 @@ export interface RunningServer {
 
 export function createHttpServer(app: App): Server {
   const metrics = createMetrics();
-  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...gatewayRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
+  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...ledgerRoutes(app), ...gatewayRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
   return createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     const started = performance.now();
     let url: URL;
