@@ -8,6 +8,7 @@ import { parse } from './args.ts';
 import { adminCommands } from './commands/admin.ts';
 import { agentCommands } from './commands/agents.ts';
 import { auditCommands } from './commands/audit.ts';
+import { auditLedgerCommands } from './commands/audit-ledger.ts';
 import { callCommands } from './commands/call.ts';
 import { mandateCommands } from './commands/mandates.ts';
 import { peopleCommands } from './commands/people.ts';
@@ -18,7 +19,7 @@ import { tokenCommands } from './commands/token.ts';
 import type { Command } from './context.ts';
 import { createOutput } from './output.ts';
 
-export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...policyCommands, ...adminCommands];
+export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
