@@ -1,8 +1,9 @@
 // `npm run bench`: Mandate's benchmarks. Speed targets live here, never in tests.
 //   npm run bench                    every benchmark, readable tables
-//   npm run bench -- gateway         only the named ones (token-exchange, gateway, policy)
+//   npm run bench -- gateway         only the named ones (token-exchange, gateway, policy, audit)
 //   npm run bench -- --json          machine-readable results
 import { freePort } from '../src/lib/free-port.ts';
+import { auditBench, printAudit, type AuditBenchResult } from './audit.ts';
 import { gatewayBench, printGateway, type GatewayBenchResult } from './gateway.ts';
 import { policyBench, printPolicy, type PolicyBenchResult } from './policy.ts';
 import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from './token-exchange.ts';
@@ -10,7 +11,7 @@ import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const named = args.filter((a) => !a.startsWith('--'));
-const BENCHES = ['token-exchange', 'gateway', 'policy'];
+const BENCHES = ['token-exchange', 'gateway', 'policy', 'audit'];
 const unknown = named.filter((n) => !BENCHES.includes(n));
 if (unknown.length) {
   console.error(`unknown benchmark: ${unknown.join(', ')} (choose from ${BENCHES.join(', ')})`);
@@ -18,7 +19,7 @@ if (unknown.length) {
 }
 const wanted = (name: string) => named.length === 0 || named.includes(name);
 
-const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult; policy?: PolicyBenchResult } = { node: process.version };
+const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult; policy?: PolicyBenchResult; audit?: AuditBenchResult } = { node: process.version };
 if (!json) console.log(`Mandate benchmarks — node ${process.version}\n`);
 if (wanted('token-exchange')) {
   results.tokenExchange = await tokenExchangeBench(await freePort());
@@ -33,5 +34,10 @@ if (wanted('policy')) {
   if (!json && (results.tokenExchange || results.gateway)) console.log('');
   results.policy = await policyBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
   if (!json) printPolicy(results.policy);
+}
+if (wanted('audit')) {
+  if (!json && (results.tokenExchange || results.gateway || results.policy)) console.log('');
+  results.audit = await auditBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
+  if (!json) printAudit(results.audit);
 }
 if (json) console.log(JSON.stringify(results, null, 2));
