@@ -138,6 +138,22 @@ describe('the served log (C2SP tlog-checkpoint, tlog-tiles)', () => {
   });
 });
 
+describe('token events', () => {
+  it('records each task token issued and each refused, with who asked for what', async () => {
+    type Event = { seq: number; kind: string; decision: string; reason: string | null; agents: string[]; mandate: string | null; person: string | null; server: string };
+    const last = ((await h.api('GET', '/api/v1/audit/events?limit=1')).body.events as Event[])[0]?.seq ?? 0;
+    const issued = await exchange(h, s, { resource: `${h.url}/mcp/everything` });
+    assert.equal(issued.status, 200);
+    const refused = await exchange(h, s, { resource: `${h.url}/mcp/elsewhere` });
+    assert.equal(refused.status, 400);
+    const events = ((await h.api('GET', `/api/v1/audit/events?after=${last}`)).body.events as Event[]).filter((e) => e.kind === 'token');
+    assert.deepEqual(events.map((e) => [e.decision, e.reason, e.agents, e.mandate, e.person, e.server]), [
+      ['allow', null, [s.spiffeId], s.mandateId, 'alice', 'everything'],
+      ['deny', String(refused.body.mandate_error), [s.spiffeId], null, null, ''],
+    ]);
+  });
+});
+
 describe('mandate audit verify | export | proof | explain', () => {
   it('verifies the local log offline against the key', async () => {
     await h.app.checkpoints.checkpoint();
@@ -160,15 +176,16 @@ describe('mandate audit verify | export | proof | explain', () => {
     assert.notEqual(other.code, 0);
   });
 
-  it('exports OCSF records, one per event: API Activity for calls, Authentication for refused tokens', async () => {
+  it('exports OCSF records, one per event: API Activity for calls, Authentication for tokens issued and refused', async () => {
     const file = join(h.dataDir, 'ocsf.jsonl');
     const run = await cli(['audit', 'export', '--format', 'ocsf', '--out', file]);
     assert.equal(run.code, 0, run.stderr);
     const records = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { class_uid: number; metadata: { uid: string; log_name: string }; status_detail?: string });
     const events = (await h.api('GET', '/api/v1/audit/events?limit=1000')).body.events as { seq: number; kind: string }[];
     assert.deepEqual(records.map((r) => r.metadata.uid), events.map((e) => String(e.seq)));
-    assert.deepEqual(records.map((r) => r.class_uid), events.map((e) => (e.kind === 'authentication' ? 3002 : 6003)));
+    assert.deepEqual(records.map((r) => r.class_uid), events.map((e) => (e.kind === 'authentication' || e.kind === 'token' ? 3002 : 6003)));
     assert.ok(records.some((r) => r.class_uid === 3002 && r.status_detail === 'token_missing'), 'the refused request, with its reason');
+    assert.ok(records.some((r) => r.class_uid === 3002 && (r as { activity_id?: number }).activity_id === 4 && r.status_detail === undefined), 'the task token issued at the token endpoint');
     assert.equal(records[0]?.metadata.log_name, 'mandate.local/audit');
     assert.match(run.stdout, new RegExp(`wrote ${events.length} events as OCSF records`));
   });

@@ -3,11 +3,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../app.ts';
 import { endpoints } from '../config.ts';
-import { oauthError } from '../errors.ts';
+import type { AuditEvent } from '../audit/event.ts';
+import { MandateError, oauthError } from '../errors.ts';
 import type { Caller } from '../identity/caller.ts';
 import { authenticateClient, CLIENT_ASSERTION_TYPE } from '../identity/client-auth.ts';
 import { DPOP_ALGORITHMS } from '../identity/dpop.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from '../delegation/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, type TokenRequestSeen } from '../delegation/token-exchange.ts';
 import { authenticateBearer, bearerToken } from './authenticate.ts';
 import { readForm, type RouteDef } from './http.ts';
 import type { Metrics } from './metrics.ts';
@@ -55,6 +56,15 @@ function requiredToken(form: URLSearchParams): string {
   return tokens[0];
 }
 
+/** The audit record of one token request at /oauth/token: who asked, for which server and mandate, and what came of it. */
+function tokenEvent(seen: TokenRequestSeen, what: { decision: 'allow' | 'deny'; reason: string | null; outcome: 'ok' | 'denied'; scope?: string }, started: number): AuditEvent {
+  return {
+    kind: 'token', time: Date.now(), server: seen.server ?? '', person: seen.person ?? null, agents: seen.agent ? [seen.agent] : [], mandate: seen.mandate ?? null,
+    purpose: seen.purpose ?? null, method: 'token-exchange', tool: null, argumentsDigest: null, decision: what.decision, reason: what.reason,
+    policies: [], policySetHash: null, outcome: what.outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+  };
+}
+
 export function oauthRoutes(app: App, metrics: Metrics): RouteDef[] {
   const metadata = { status: 200, headers: { 'cache-control': 'public, max-age=300' } };
   return [
@@ -68,12 +78,22 @@ export function oauthRoutes(app: App, metrics: Metrics): RouteDef[] {
       method: 'POST', path: '/oauth/token', errorStyle: 'oauth',
       handle: async ({ req, now }) => {
         const form = await readForm(req, 'oauth');
+        const seen: TokenRequestSeen = {};
+        const started = performance.now();
         try {
-          const body = await app.tokenEndpoint.handle(form, req.headers.dpop as string | undefined, now);
+          const body = await app.tokenEndpoint.handle(form, req.headers.dpop as string | undefined, now, seen);
+          // Issued only once recorded: a token the audit log does not know of is never handed out.
+          await app.audit.append(tokenEvent(seen, { decision: 'allow', reason: null, outcome: 'ok', scope: body.scope }, started)).catch((error: unknown) => {
+            throw new MandateError('audit_unavailable', `the token could not be recorded: ${(error as Error).message}`, { status: 503, oauthError: 'server_error' });
+          });
           metrics.tokensIssued.inc({ kind: 'task' });
           return { body, headers: { pragma: 'no-cache' } };
         } catch (error) {
           metrics.tokenFailures.inc({ error: (error as { oauthError?: string }).oauthError ?? 'server_error' });
+          if (!(error instanceof MandateError && error.code === 'audit_unavailable')) {
+            const reason = error instanceof MandateError ? error.code : 'server_error';
+            await app.audit.append(tokenEvent(seen, { decision: 'deny', reason, outcome: 'denied' }, started)).catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
+          }
           throw error;
         }
       },

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import type { AuthorizationRequest } from '../policy/engine.ts';
 import type { SecretKind } from './redact.ts';
 
-export type AuditKind = 'authentication' | 'decision' | 'result' | 'evaluation';
+/** authentication: a refused request at the gateway; token: a task token issued or refused at /oauth/token. */
+export type AuditKind = 'authentication' | 'token' | 'decision' | 'result' | 'evaluation';
 
 export interface AuditEvent {
   kind: AuditKind;

@@ -62,7 +62,9 @@ export function explainLines({ event, decision: givenDecision, result: givenResu
 
   lines.push('', 'How it was decided');
   const decided = decision ?? (event.kind === 'authentication' ? event : null);
-  if (!decided) {
+  if (event.kind === 'token') {
+    lines.push(`  ${event.decision === 'allow' ? 'a task token was issued' : `the token request was refused: ${event.reason ?? 'unknown reason'}`} (RFC 8693 token exchange; no tool policy was asked)`);
+  } else if (!decided) {
     lines.push('  the decision is not in the events searched near this result');
   } else if (decided.kind === 'authentication') {
     lines.push(`  refused at authentication: ${decided.reason ?? 'unknown reason'} (no policy was asked)`);
@@ -76,7 +78,8 @@ export function explainLines({ event, decision: givenDecision, result: givenResu
   lines.push('  credential  none recorded');
 
   lines.push('', 'What came of it');
-  if (result) lines.push(`  ${result.outcome ?? '?'}${result.reason ? ` (${result.reason})` : ''}${result.latencyMs === null ? '' : ` in ${result.latencyMs} ms`}, result #${result.seq} at ${when(result.time)}`);
+  if (event.kind === 'token') lines.push(`  ${event.outcome ?? '?'}${event.latencyMs === null ? '' : ` in ${event.latencyMs} ms`}`);
+  else if (result) lines.push(`  ${result.outcome ?? '?'}${result.reason ? ` (${result.reason})` : ''}${result.latencyMs === null ? '' : ` in ${result.latencyMs} ms`}, result #${result.seq} at ${when(result.time)}`);
   else if (decided?.decision === 'deny' || decided?.kind === 'authentication') lines.push('  nothing: the call was refused and never reached the server');
   else lines.push('  no result recorded near it (the call may still have been running, or its session ended first)');
 

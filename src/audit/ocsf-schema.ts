@@ -32,6 +32,8 @@ export const API_ACTIVITY = {
 /** activity_id of Authentication (events/iam/authentication.json). */
 export const AUTHENTICATION_ACTIVITY = {
   logon: { id: 1, name: 'Logon' },
+  /** A task token asked for at the token endpoint: a ticket for one service (the gateway resource). */
+  serviceTicketRequest: { id: 4, name: 'Service Ticket Request' },
 } as const;
 
 /** severity_id (dictionary.json). */

@@ -128,7 +128,7 @@ interface Additions {
 /** One audit event as an OCSF record; the same event always gives the same record. */
 export function toOcsf(event: StoredAuditEvent, options: OcsfOptions): OcsfRecord {
   switch (event.kind) {
-    case 'authentication': return authentication(event, options);
+    case 'authentication': case 'token': return authentication(event, options);
     case 'decision': case 'result': case 'evaluation': return apiActivity(event, options);
     default: throw new MandateError('audit_event_unmappable', `audit event ${event.seq} is of kind ${JSON.stringify((event as { kind: unknown }).kind)}, which has no OCSF mapping`);
   }
@@ -191,7 +191,7 @@ function apiActivity(event: StoredAuditEvent, options: OcsfOptions): OcsfApiActi
 
 function authentication(event: StoredAuditEvent, options: OcsfOptions): OcsfAuthentication {
   return {
-    ...classification(CLASS.authentication, activity(AUTHENTICATION_ACTIVITY.logon), event),
+    ...classification(CLASS.authentication, activity(event.kind === 'token' ? AUTHENTICATION_ACTIVITY.serviceTicketRequest : AUTHENTICATION_ACTIVITY.logon), event),
     ...status(event),
     message: messageOf(event),
     metadata: metadata(event, options),
@@ -311,7 +311,7 @@ function securityControl(event: StoredAuditEvent): Pick<OcsfBase, 'action_id' | 
   if (event.decision === null) return {};
   const allowed = event.decision === 'allow';
   const disposition = allowed ? DISPOSITION.allowed
-    : event.kind === 'authentication' ? DISPOSITION.blocked
+    : event.kind === 'authentication' || event.kind === 'token' ? DISPOSITION.blocked
     : event.reason === 'decision_failed' ? DISPOSITION.error
     : DISPOSITION.unauthorized;
   const action = allowed ? ACTION.allowed : ACTION.denied;
@@ -353,6 +353,7 @@ function messageOf(event: StoredAuditEvent): string {
   const why = event.reason === null ? '' : ` (${event.reason})`;
   switch (event.kind) {
     case 'authentication': return `${event.decision === 'allow' ? 'accepted' : 'refused'} a task token at ${event.server}${why}`;
+    case 'token': return `${event.decision === 'allow' ? 'issued' : 'refused'} a task token${event.server ? ` for ${event.server}` : ''}${why}`;
     case 'decision': return `${event.decision === 'allow' ? 'allowed' : 'denied'} ${target} on ${event.server}${why}`;
     case 'result': return `${target} on ${event.server} ended ${event.outcome ?? 'unknown'}${why}`;
     case 'evaluation': return `AuthZEN evaluation for ${event.caller ?? 'an unknown caller'}: ${event.decision ?? 'no decision'} ${event.method ?? 'an action'} on ${event.resource ?? 'a resource'}${why}`;

@@ -46,6 +46,15 @@ const invalidRequest = (code: string, message: string): never => {
   throw oauthError('invalid_request', code, message);
 };
 
+/** What a token request was found to be about, as far as it got. */
+export interface TokenRequestSeen {
+  agent?: string;
+  server?: string;
+  mandate?: string;
+  person?: string;
+  purpose?: string;
+}
+
 export class TokenEndpoint {
   readonly #store: Store;
   readonly #tokens: TokenService;
@@ -70,8 +79,12 @@ export class TokenEndpoint {
     };
   }
 
-  /** Handles one token request; throws a MandateError carrying the OAuth error code. */
-  async handle(form: URLSearchParams, dpopProof: string | undefined, now: number): Promise<TokenResponse> {
+  /**
+   * Handles one token request; throws a MandateError carrying the OAuth error code.
+   * `seen` is filled in as the request is understood — the agent once authenticated,
+   * the server, then the mandate — so a refusal can be recorded with what was known.
+   */
+  async handle(form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen = {}): Promise<TokenResponse> {
     for (const name of new Set(form.keys())) {
       if (form.getAll(name).length > 1) invalidRequest('duplicate_parameter', `parameter ${name} is given more than once`);
     }
@@ -84,10 +97,11 @@ export class TokenEndpoint {
       if (!PARAMS.has(name)) invalidRequest('parameter_unknown', `parameter ${name} is not part of a token exchange request`);
     }
     const agent = await authenticateClient(this.#store, form, this.assertionCheck(now));
-    return this.#exchange(agent, form, dpopProof, now);
+    seen.agent = agent.spiffeId;
+    return this.#exchange(agent, form, dpopProof, now, seen);
   }
 
-  async #exchange(agent: Agent, form: URLSearchParams, dpopProof: string | undefined, now: number): Promise<TokenResponse> {
+  async #exchange(agent: Agent, form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen): Promise<TokenResponse> {
     const subjectToken = form.get('subject_token');
     const subjectTokenType = form.get('subject_token_type');
     if (!subjectToken) invalidRequest('parameter_missing', 'subject_token is required (the mandate token)');
@@ -104,6 +118,7 @@ export class TokenEndpoint {
     if (!resource) throw oauthError('invalid_target', 'resource_missing', `resource is required: the gateway URL, ${this.#options.resourcePrefix}<server>`);
     if (audience !== null && audience !== resource) throw oauthError('invalid_target', 'audience_mismatch', 'audience, when given, must equal resource');
     const server = await this.#resourceServer(resource);
+    seen.server = server;
 
     let proof;
     try {
@@ -136,6 +151,7 @@ export class TokenEndpoint {
     const stored = typeof claims.mandate_id === 'string' ? await this.#store.getMandate(claims.mandate_id) : null;
     if (!stored || stored.agentId !== agent.id || stored.grantor !== claims.sub) throw oauthError('invalid_grant', 'mandate_not_found', 'the mandate token names no mandate of this agent');
     const mandate = effectiveState(stored, now);
+    Object.assign(seen, { mandate: mandate.id, person: mandate.grantor, purpose: mandate.purpose });
     if (mandate.state !== 'active') throw oauthError('invalid_grant', 'mandate_not_active', `mandate ${mandate.id} is ${mandate.state}`);
     if (mandate.notBefore > now + this.#options.clockTolerance) throw oauthError('invalid_grant', 'mandate_not_yet_valid', `mandate ${mandate.id} is not valid yet`);
     if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) throw oauthError('invalid_grant', 'mandate_exhausted', `mandate ${mandate.id} has used all ${mandate.maxCalls} calls`);

@@ -7,7 +7,7 @@ import { route } from './route.ts';
 const EntityRef = z.object({ type: z.string(), id: z.string() });
 
 const AuditEventView = z.object({
-  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'decision', 'result', 'evaluation']), time: z.string(), server: z.string(),
+  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'token', 'decision', 'result', 'evaluation']), time: z.string(), server: z.string(),
   person: z.string().nullable(), agents: z.array(z.string()), mandate: z.string().nullable(), purpose: z.string().nullable(),
   method: z.string().nullable(), tool: z.string().nullable(), arguments_digest: z.string().nullable(), decision: z.enum(['allow', 'deny']).nullable(),
   reason: z.string().nullable(), policies: z.array(z.string()), policy_set_hash: z.string().nullable(), outcome: z.enum(['ok', 'error', 'denied']).nullable(),
