@@ -397,13 +397,25 @@ function redactNode(value: unknown, depth: number, found: Set<SecretKind>): unkn
   for (const [key, member] of Object.entries(value as Record<string, unknown>)) {
     let name = redactInto(key, found);
     while (name !== key && Object.hasOwn(copy, name)) name = `${name}'`;
-    const kind = secretNameKind(key);
-    const secret = kind !== null && member !== null && member !== undefined && typeof member !== 'boolean'
-      && !(typeof member === 'string' && (isPlaceholder(member) || member.includes(MARKER_START)));
-    if (secret) found.add(kind);
-    setMember(copy, name, secret ? redactionMarker(kind) : redactNode(member, depth + 1, found));
+    setMember(copy, name, redactMemberInto(key, member, depth + 1, found));
   }
   return copy;
+}
+
+/** A member's value: a marker when its name says it is secret and it holds anything, else redacted within. */
+function redactMemberInto(name: string, member: unknown, depth: number, found: Set<SecretKind>): unknown {
+  const kind = secretNameKind(name);
+  const secret = kind !== null && member !== null && member !== undefined && typeof member !== 'boolean'
+    && !(typeof member === 'string' && (isPlaceholder(member) || member.includes(MARKER_START)));
+  if (!secret) return redactNode(member, depth, found);
+  found.add(kind);
+  return redactionMarker(kind);
+}
+
+/** The value of a member named `name`, as redactValue redacts it inside an object. */
+export function redactMember(name: string, value: unknown): RedactedValue {
+  const found = new Set<SecretKind>();
+  return { value: redactMemberInto(name, value, 0, found), found: sortedKinds(found) };
 }
 
 /**

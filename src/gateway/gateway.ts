@@ -2,9 +2,12 @@
 // task token for exactly this resource), the mandate behind it must still stand,
 // and the session it belongs to must be the same agent's under the same mandate.
 // The agent's token never goes upstream: the upstream connection has none.
+// Decisions record the arguments as a redacted copy beside their digest, and no
+// recorded request carries an argument's secret (redact.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
+import { COPY_LIMITS, redactText, redactedCopy, type SecretKind } from '../audit/redact.ts';
 import { TOOL_NAME } from '../catalog/servers.ts';
 import { mandateStanding } from '../delegation/introspection.ts';
 import { scopeFromString } from '../delegation/scope.ts';
@@ -16,7 +19,7 @@ import type { PolicyEngine } from '../policy/engine.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
-import { governedRequest, listingEngine, scopeEntries, setReadsArguments } from './request.ts';
+import { governedRequest, listingEngine, recordedRequest, scopeEntries, setReadsArguments } from './request.ts';
 import { GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
 import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
 import { openUpstream } from './upstream.ts';
@@ -27,6 +30,8 @@ export interface GatewayOptions {
   notBefore: number;
   /** A session that has sent nothing for this long, with no request open, is ended (and its upstream stopped). */
   sessionIdleSeconds?: number;
+  /** A tool's reply carrying a secret reaches the agent as a refusal instead (default: it passes, and the secret's kind is recorded). */
+  blockSecretReplies?: boolean;
 }
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
@@ -70,6 +75,8 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
   readonly #reaper: NodeJS.Timeout;
+  /** Whether tool replies carrying a secret are withheld; from the options, and may be switched while running. */
+  blockSecretReplies: boolean;
 
   constructor(store: Store, tokens: TokenService, replay: ReplayCache, audit: AuditLog, policy: () => PolicyEngine, options: GatewayOptions) {
     this.#store = store;
@@ -78,6 +85,7 @@ export class Gateway {
     this.#audit = audit;
     this.#policy = policy;
     this.#options = options;
+    this.blockSecretReplies = options.blockSecretReplies ?? false;
     const idle = (options.sessionIdleSeconds ?? DEFAULT_SESSION_IDLE_SECONDS) * 1000;
     this.#reaper = setInterval(() => this.#reap(idle), Math.min(60_000, idle)).unref();
   }
@@ -182,7 +190,10 @@ export class Gateway {
     const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream), {
       decide: (request) => this.#decideRequest(server, request),
       visible: (c, method, targets, listingStartedAt) => this.#visible(server, c, method, targets, listingStartedAt),
-      recordResult: (request, outcome) => this.#audit.append(this.#requestEvent(server, request, { kind: 'result', decision: 'allow', outcome })).then(() => undefined),
+      recordResult: (request, outcome, { secrets, reason }) => this.#audit.append(this.#requestEvent(server, request, {
+        kind: 'result', decision: 'allow', outcome, ...(reason ? { reason } : {}), ...(secrets.length > 0 ? { secrets } : {}),
+      })).then(() => undefined),
+      blocksSecretReplies: () => this.blockSecretReplies,
       onClose: (s) => this.#sessions.delete(s.sessionId),
     });
     try {
@@ -202,7 +213,8 @@ export class Gateway {
    */
   async #decideRequest(server: Server, request: GovernedRequest): Promise<Decision> {
     const now = Math.floor(Date.now() / 1000);
-    const { decision, policies, policySetHash, asked } = await this.#decide(server, request, now);
+    const { decision, policies, policySetHash, asked: decided } = await this.#decide(server, request, now);
+    const asked = recorded(request, decided);
     if (!decision.allow) {
       await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash, ...asked }));
       return decision;
@@ -262,9 +274,11 @@ export class Gateway {
 
   #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>): AuditEvent {
     const { caller } = request;
+    // A resource URI may carry credentials (`postgres://app:…@db/orders`).
+    const tool = request.method === 'resources/read' ? redactText(request.target).text : request.target;
     return this.#event({
       server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
-      method: request.method, tool: request.target, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)),
+      method: request.method, tool, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)),
       latencyMs: fields.kind === 'result' ? Math.round((performance.now() - request.started) * 1000) / 1000 : null, ...fields,
     });
   }
@@ -275,6 +289,29 @@ export class Gateway {
       reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null, ...fields,
     };
   }
+}
+
+/**
+ * What a decision event records of the request beyond its digest: the arguments as a
+ * redacted, bounded copy; the Cedar request with its argument values redacted (the
+ * decision was made on the request itself); the kinds of secret taken out of either.
+ */
+function recorded(request: GovernedRequest, asked?: Pick<AuditEvent, 'request' | 'shadow'>): Pick<AuditEvent, 'arguments' | 'request' | 'shadow' | 'secrets'> {
+  const fields: Pick<AuditEvent, 'arguments' | 'request' | 'shadow' | 'secrets'> = {};
+  const found = new Set<SecretKind>();
+  if (request.arguments !== undefined) {
+    const copy = redactedCopy(request.arguments, COPY_LIMITS);
+    fields.arguments = copy.value;
+    for (const kind of copy.found) found.add(kind);
+  }
+  if (asked?.request) {
+    const kept = recordedRequest(asked.request);
+    fields.request = kept.request;
+    for (const kind of kept.found) found.add(kind);
+  }
+  if (asked?.shadow) fields.shadow = asked.shadow;
+  if (found.size > 0) fields.secrets = [...found].sort();
+  return fields;
 }
 
 /** `act` nested claims as a list, current actor first. */

@@ -2,16 +2,18 @@
 // (Cedar itself validates request, context and entities), carries what the gateway
 // knows (actor chain, depth, time, the arguments when a policy reads them), and is
 // decided as the schema means it even though the decision point evaluates without
-// the schema (action groups from the request's own entities).
+// the schema (action groups from the request's own entities); the copy the audit
+// log keeps has the arguments' secrets redacted and still conforms.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { grantRequest } from '../delegation/mandates.ts';
+import { redactionMarker } from '../audit/redact.ts';
 import { PolicyEngine, type AuthorizationRequest } from '../policy/engine.ts';
 import type { Agent, Person, Server, Tool } from '../store/types.ts';
 import { mapArguments, type ArgumentViews } from './arguments.ts';
-import { governedRequest, listingEngine, readsArguments, setReadsArguments } from './request.ts';
+import { governedRequest, listingEngine, readsArguments, recordedRequest, setReadsArguments } from './request.ts';
 import type { CallerContext } from './session.ts';
 
 const SCHEMA = readFileSync(new URL('../../policies/schema.cedarschema', import.meta.url), 'utf8');
@@ -138,5 +140,42 @@ describe('which policies read arguments', () => {
     const plain = PolicyEngine.load(DEFAULTS, SCHEMA);
     assert.equal(listingEngine(plain), plain);
     assert.ok(readsArguments(set.policies.find((p) => p.id === 'p') as never));
+  });
+});
+
+describe('the request as recorded', () => {
+  const key = `AKIA${'Q7'.repeat(8)}`;
+  const views = mapped({
+    path: '/reports/a', note: `use ${key}`, password: 'hunter2', db: { password: 's3cret', port: 5432 }, pin: { token: 1234 },
+    hosts: ['https://ci:hunter2@ci.example.com/'], amount: '12.50', force: true,
+  });
+
+  it('redacts the argument values, keeps what holds no secret, and still conforms to the schema', () => {
+    const asked = governedRequest(caller(), server, 'tools/call', 'read_file', tool, NOW, views);
+    const { request, found } = recordedRequest(asked);
+    assert.deepEqual(found, ['aws_access_key_id', 'password', 'secret_field', 'url_password']);
+    const tags = (type: string) => ({ ...request.entities.find((e) => e.uid.type === type)?.tags });
+    assert.deepEqual(tags('Arguments'), {
+      path: '/reports/a', note: `use ${redactionMarker('aws_access_key_id')}`, password: redactionMarker('password'), 'db.password': redactionMarker('password'),
+      'hosts.0': `https://ci:${redactionMarker('url_password')}@ci.example.com/`, amount: '12.50',
+    });
+    assert.deepEqual(tags('ArgumentNumbers'), { 'db.port': 5432 }, 'a number under a secret\'s name is left out');
+    assert.deepEqual(tags('ArgumentPaths'), { path: '/reports/a' });
+    assert.deepEqual(tags('ArgumentBooleans'), { force: true });
+    assert.deepEqual(tags('ArgumentUrlHosts'), { hosts: ['ci.example.com'] });
+    assertConforms(request);
+    assert.doesNotMatch(JSON.stringify(request), /hunter2|s3cret|AKIA/);
+    assert.match(JSON.stringify(asked), /hunter2/, 'the request decided on is not touched');
+  });
+
+  it('redacts credentials in a resource URI, and is the same request when there is nothing to redact', () => {
+    const asked = governedRequest(caller(), server, 'resources/read', 'postgres://app:hunter2@db.internal/orders', undefined, NOW);
+    const { request, found } = recordedRequest(asked);
+    assert.deepEqual(found, ['url_password']);
+    assert.deepEqual(request.resource, { type: 'Resource', id: `fs/postgres://app:${redactionMarker('url_password')}@db.internal/orders` });
+    assert.equal(request.entities.find((e) => e.uid.type === 'Resource')?.attrs.uri, `postgres://app:${redactionMarker('url_password')}@db.internal/orders`);
+    assertConforms(request);
+    const plain = governedRequest(caller(), server, 'tools/call', 'read_file', tool, NOW, mapped({ path: '/reports/a' }));
+    assert.deepEqual(recordedRequest(plain), { request: plain, found: [] });
   });
 });

@@ -7,7 +7,9 @@
 // Decisions are remembered per request, so the request holds only what may change a
 // decision and changes no more often than it must: the time in whole seconds, and
 // the arguments only when a policy of the set could read them (otherwise no call's
-// arguments could change its decision, and they are left out).
+// arguments could change its decision, and they are left out). The audit log keeps
+// the request with its argument values redacted (recordedRequest).
+import { redactMember, redactText, secretNameKind, type SecretKind } from '../audit/redact.ts';
 import { PolicyEngine, type AuthorizationRequest, type EntityRecord, type LoadedPolicy } from '../policy/engine.ts';
 import { SENSITIVITY_LEVEL, actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
 import { PolicySet } from '../policy/policy-set.ts';
@@ -124,4 +126,49 @@ export function listingEngine(engine: PolicyEngine): PolicyEngine {
     listings.set(engine, listing);
   }
   return listing;
+}
+
+type TagValue = NonNullable<EntityRecord['tags']>[string];
+
+/**
+ * The request as the audit log keeps it. Argument values are redacted: a string as
+ * redactValue redacts an object's member (whole under a path one of whose names says
+ * it is secret: `db.password`, `credentials.user`), the strings of a set one by one;
+ * a number, a decimal or a set under such a path is left out, as no marker fits its
+ * type. A resource URI loses its credentials. The decision was made on the
+ * request itself; a replay decides on this copy, so a policy that compares a secret's
+ * value reads the marker there instead.
+ */
+export function recordedRequest(request: AuthorizationRequest): { request: AuthorizationRequest; found: SecretKind[] } {
+  const found = new Set<SecretKind>();
+  const text = (value: string): string => {
+    const redacted = redactText(value);
+    for (const kind of redacted.found) found.add(kind);
+    return redacted.text;
+  };
+  let resource = request.resource;
+  const entities = request.entities.map((entity): EntityRecord => {
+    if (entity.uid.type === 'Resource') {
+      const uid = { type: entity.uid.type, id: text(entity.uid.id) };
+      if (request.resource.type === uid.type && request.resource.id === entity.uid.id) resource = uid;
+      return { ...entity, uid, attrs: { ...entity.attrs, ...(typeof entity.attrs.uri === 'string' ? { uri: text(entity.attrs.uri) } : {}) } };
+    }
+    if (!entity.uid.type.startsWith('Argument') || !entity.tags) return entity;
+    const tags: Record<string, TagValue> = Object.create(null) as Record<string, TagValue>;
+    for (const [path, value] of Object.entries(entity.tags)) {
+      const names = path.split('.').filter((name) => !/^\d+$/.test(name));
+      const secretName = names.find((name) => secretNameKind(name) !== null);
+      if (typeof value === 'string') {
+        const redacted = redactMember(secretName ?? names.at(-1) ?? '', value);
+        for (const kind of redacted.found) found.add(kind);
+        tags[path] = redacted.value as string;
+      } else if (secretName !== undefined && typeof value !== 'boolean') {
+        found.add(secretNameKind(secretName) as SecretKind);
+      } else {
+        tags[path] = Array.isArray(value) ? value.map((item) => (typeof item === 'string' ? text(item) : item)) : value;
+      }
+    }
+    return { ...entity, tags };
+  });
+  return { request: { ...request, resource, entities }, found: [...found].sort() };
 }

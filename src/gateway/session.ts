@@ -3,9 +3,14 @@
 // (`tools/call`, `resources/read`, `prompts/get`) are decided before they leave;
 // listings are filtered on their way back to what the caller may use. Everything
 // else passes unchanged, both ways, including server-initiated requests and
-// notifications. Client messages reach the upstream in the order they arrived.
+// notifications. Client messages reach the upstream in the order they arrived. A
+// tool's reply is read for secrets before it goes back (reply-secrets.ts): their kinds
+// are recorded with the result, and, when the gateway blocks such replies, the agent
+// gets a refusal instead.
 import type { ServerResponse } from 'node:http';
+import type { SecretKind } from '../audit/redact.ts';
 import type { Agent } from '../store/types.ts';
+import { REPLY_CARRIES_SECRET, secretsInReply, withholds } from './reply-secrets.ts';
 import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
 import type { UpstreamConnection } from './upstream.ts';
 
@@ -56,8 +61,14 @@ export interface SessionHooks {
   decide: (request: GovernedRequest) => Promise<Decision>;
   /** Of the targets a listing shows, those this caller may use; `listingStartedAt`: when its first page was asked for. */
   visible: (caller: CallerContext, method: GovernedMethod, targets: string[], listingStartedAt: number) => Promise<Set<string>>;
-  /** Records the result of an allowed request; the answer reaches the agent only after this. */
-  recordResult: (request: GovernedRequest, outcome: 'ok' | 'error') => Promise<void>;
+  /**
+   * Records the result of an allowed request; the answer reaches the agent only after
+   * this. `denied`: the answer is withheld (`reason` says why); `secrets`: the kinds
+   * of secret the upstream's answer carried.
+   */
+  recordResult: (request: GovernedRequest, outcome: 'ok' | 'error' | 'denied', detail: { secrets: SecretKind[]; reason?: string }) => Promise<void>;
+  /** Whether a tool's answer carrying a secret is withheld from the agent (read for each answer). */
+  blocksSecretReplies: () => boolean;
   onClose: (session: GatewaySession) => void;
 }
 
@@ -190,9 +201,22 @@ export class GatewaySession {
     }
     const pending = this.#forget(message.id as RequestId);
     if (pending?.governed) {
+      const { method, target } = pending.governed;
       const failed = message.error !== undefined || message.result?.isError === true;
+      const secrets = method === 'tools/call' ? secretsInReply(message) : [];
+      const withheld = this.#hooks.blocksSecretReplies() ? secrets.filter(withholds) : [];
       try {
-        await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok');
+        if (withheld.length === 0) await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok', { secrets });
+        else {
+          await this.#hooks.recordResult(pending.governed, 'denied', { secrets, reason: REPLY_CARRIES_SECRET });
+          const carries = withheld.length === 1 ? 'a secret' : 'secrets';
+          message = {
+            jsonrpc: '2.0', id: message.id as RequestId, error: {
+              code: GATEWAY_DENIED, message: `denied: the reply of ${this.server}/${target} carries ${carries} (${withheld.join(', ')}) and was withheld`,
+              data: { code: REPLY_CARRIES_SECRET, server: this.server, method, target, secrets: withheld },
+            },
+          };
+        }
       } catch (error) {
         // Unrecorded, the answer must not reach the agent.
         message = { jsonrpc: '2.0', id: message.id as RequestId, error: { code: -32603, message: `the result could not be recorded in the audit log (${(error as Error).message})` } };
