@@ -1,10 +1,12 @@
 // An upstream MCP server run by Mandate as a child process, speaking newline-delimited
-// JSON-RPC on stdin/stdout. Mandate supervises it: stderr is captured (its last lines
-// are logged when the process ends unexpectedly), a crash fails the requests it left
-// unanswered and restarts the process with exponential backoff, replaying the
-// session's initialization so the agent's session carries on; too many crashes in a
-// row end the session. Closing ends stdin, then SIGTERM, then SIGKILL.
+// JSON-RPC on stdin/stdout. Mandate supervises it: stderr is captured line by line
+// with secrets redacted (its last lines are logged when the process ends
+// unexpectedly), a crash fails the requests it left unanswered and restarts the
+// process with exponential backoff, replaying the session's initialization so the
+// agent's session carries on; too many crashes in a row end the session. Closing ends
+// stdin, then SIGTERM, then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { redactText } from '../audit/redact.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
 import { isRequest, isResponse } from './streamable-http.ts';
 import type { UpstreamConnection } from './upstream.ts';
@@ -30,6 +32,10 @@ export const DEFAULT_SUPERVISION: SupervisionOptions = {
 };
 
 const STDERR_LINES = 20;
+/** Characters kept of one stderr line, after redaction. */
+const STDERR_LINE = 1000;
+/** Characters kept of a stderr line not yet ended. */
+const STDERR_PARTIAL = 64 * 1024;
 const MAX_LINE = 16 * 1024 * 1024;
 const REPLAY_ID = '__mandate_reinitialize__';
 
@@ -97,21 +103,36 @@ export class StdioUpstream implements UpstreamConnection {
       const child = spawn(this.#spec.command, this.#spec.args, { stdio: ['pipe', 'pipe', 'pipe'], env: process.env, windowsHide: true });
       this.#child = child;
       this.#stdout = '';
+      // Whole lines only, so a secret split across chunks is redacted whole. Of a line
+      // longer than STDERR_PARTIAL only its start is kept (well beyond what is logged).
+      let partial = '';
+      const flush = (): void => {
+        this.#keepStderrLine(partial);
+        partial = '';
+      };
       child.once('spawn', () => resolve());
       child.once('error', reject);
       child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.#read(chunk));
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-        for (const line of chunk.split('\n')) {
-          if (!line.trim()) continue;
-          this.#stderr.push(line.slice(0, 1000));
-          if (this.#stderr.length > STDERR_LINES) this.#stderr.shift();
-        }
+        const lines = (partial + chunk).split('\n');
+        partial = (lines.pop() ?? '').slice(0, STDERR_PARTIAL);
+        for (const line of lines) this.#keepStderrLine(line);
       });
+      child.stderr?.once('end', flush);
       child.stdin?.on('error', () => undefined); // a dead process: seen on 'exit'
       child.once('exit', (code, signal) => {
-        if (this.#child === child && (this.#state === 'running' || this.#state === 'restarting')) this.#crashed(child, code, signal ?? undefined);
+        if (this.#child !== child || (this.#state !== 'running' && this.#state !== 'restarting')) return;
+        flush();
+        this.#crashed(child, code, signal ?? undefined);
       });
     });
+  }
+
+  /** One line of the process's stderr, among the last STDERR_LINES kept for the log. */
+  #keepStderrLine(line: string): void {
+    if (!line.trim()) return;
+    this.#stderr.push(redactText(line).text.slice(0, STDERR_LINE));
+    if (this.#stderr.length > STDERR_LINES) this.#stderr.shift();
   }
 
   #read(chunk: string): void {
