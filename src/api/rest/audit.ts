@@ -20,6 +20,8 @@ const AuditEventView = z.object({
     .describe('of a decision a shadow policy could apply to: the decision with shadow policies enforced (never enforced)'),
   caller: z.string().nullable().describe('of an evaluation: who asked'), subject: z.string().nullable(), resource: z.string().nullable(),
   omitted: z.array(z.string()).nullable().describe('parts left out of an event too long for one ledger entry'),
+  arguments: z.unknown().describe('of a decision on a request with arguments: a redacted, bounded copy of them (never the secrets)').optional(),
+  secrets: z.array(z.string()).nullable().describe('the kinds of secret found (never their values): of a decision, redacted from its arguments; of a result, in the reply'),
 });
 
 const count = (value: string | null, fallback: number, max: number): number => {
@@ -33,6 +35,7 @@ const eventView = (e: StoredAuditEvent): z.infer<typeof AuditEventView> => ({
   purpose: e.purpose, method: e.method, tool: e.tool, arguments_digest: e.argumentsDigest, decision: e.decision, reason: e.reason, policies: e.policies,
   policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs, request: e.request ?? null, shadow: e.shadow ?? null,
   caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null, omitted: e.omitted ?? null,
+  ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null,
 });
 
 const b64 = (hash: Uint8Array): string => Buffer.from(hash).toString('base64');
