@@ -18,6 +18,9 @@ import { nowSeconds } from './lib/clock.ts';
 import { loadAuditKey } from './audit/audit-key.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { AuditLog } from './audit/log.ts';
+import { CallSpans } from './telemetry/call-spans.ts';
+import { OtlpTraceExporter } from './telemetry/otlp.ts';
+import { VERSION } from './version.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { PolicyStore, readPolicyDirectory } from './policy/policy-store.ts';
@@ -85,8 +88,12 @@ export async function createApp(config: Config): Promise<App> {
       intervalMs: config.auditCheckpointInterval * 1000, entries: config.auditCheckpointEntries,
     });
     audit.onCommit((events) => checkpoints.committed(events.length));
+    // Traces of governed calls (OTLP/HTTP), when OTEL_EXPORTER_OTLP_* says where.
+    const traces = OtlpTraceExporter.fromEnv(process.env, { version: VERSION });
+    const spans = traces ? new CallSpans(traces) : null;
+    if (spans) audit.onCommit((events) => spans.committed(events));
     await checkpoints.start();
-    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle });
+    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies });
     return {
       config,
       store,
@@ -123,6 +130,8 @@ export async function createApp(config: Config): Promise<App> {
         await policies.close();
         await gateway.close();
         await audit.drain();
+        spans?.flush();
+        await traces?.shutdown();
         await checkpoints.close();
         await store.close();
       },

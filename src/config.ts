@@ -32,6 +32,8 @@ export interface Config {
   auditCheckpointEntries: number;
   /** Group commit: the longest an audit append waits for others to share its commit, in ms (0: the next turn). */
   auditCommitDelayMs: number;
+  /** A tool reply carrying a secret is refused instead of reaching the agent (docs/redaction.md). */
+  blockSecretReplies: boolean;
 }
 
 export const DEFAULTS = {
@@ -94,6 +96,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (auditCheckpointInterval < 1) throw new MandateError('invalid_config', `MANDATE_AUDIT_CHECKPOINT_INTERVAL must be at least 1s, got ${env.MANDATE_AUDIT_CHECKPOINT_INTERVAL}`);
   const auditCheckpointEntries = overrides.auditCheckpointEntries ?? wholeNumber(env, 'MANDATE_AUDIT_CHECKPOINT_ENTRIES', DEFAULTS.auditCheckpointEntries, 1);
   const auditCommitDelayMs = overrides.auditCommitDelayMs ?? wholeNumber(env, 'MANDATE_AUDIT_COMMIT_DELAY_MS', DEFAULTS.auditCommitDelayMs, 0, 1000);
+  const block = env.MANDATE_BLOCK_SECRET_REPLIES?.toLowerCase();
+  if (block !== undefined && block !== '' && block !== 'true' && block !== 'false') {
+    throw new MandateError('invalid_config', `MANDATE_BLOCK_SECRET_REPLIES must be true or false, got ${env.MANDATE_BLOCK_SECRET_REPLIES}`);
+  }
+  const blockSecretReplies = overrides.blockSecretReplies ?? block === 'true';
   const auditOrigin = overrides.auditOrigin ?? env.MANDATE_AUDIT_ORIGIN ?? null;
   if (auditOrigin !== null && !/^[!-*,-~]{1,255}$/.test(auditOrigin)) {
     throw new MandateError('invalid_config', `MANDATE_AUDIT_ORIGIN must be one word of printable characters without "+" (e.g. audit.example.com/mandate), got ${JSON.stringify(auditOrigin)}`);
@@ -113,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     auditCheckpointInterval,
     auditCheckpointEntries,
     auditCommitDelayMs,
+    blockSecretReplies,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

@@ -227,12 +227,13 @@ describe('who may ask', () => {
   });
 
   it('refuses a credential that is not valid, and an agent\'s task token (agents are what is governed, not enforcement points)', async () => {
+    const task = await exchange(h, s);
+    assert.equal(task.status, 200, JSON.stringify(task.body));
+    // The exchange itself is recorded (a token event); the refused evaluations are not.
     const from = await lastSeq();
     const forged = await evaluation({ subject: alice, action: grant, resource: agentOf(s.agentId, 'alice') }, { token: 'mandate_admin_forged' });
     assert.equal(forged.status, 401);
     assert.match(String(forged.headers.get('www-authenticate')), /^Bearer error="invalid_token"/);
-    const task = await exchange(h, s);
-    assert.equal(task.status, 200, JSON.stringify(task.body));
     const asAgent = await evaluation({ subject: alice, action: grant, resource: agentOf(s.agentId, 'alice') }, { token: String(task.body.access_token) });
     assert.equal(asAgent.status, 401);
     const basic = await evaluation({ subject: alice, action: grant, resource: agentOf(s.agentId, 'alice') }, { headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } });
