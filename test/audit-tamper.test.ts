@@ -153,6 +153,16 @@ describe('mandate audit verify on a tampered store', () => {
     assert.match(report.problems[0]?.message ?? '', /checkpoint of size 600 covers events 551–600, which the log no longer holds/);
     await rm(dir, { recursive: true, force: true });
   });
+  it('names a removed tree state, and neither rebuilds the tree over the events nor appends to them', async () => {
+    const dir = await tampered((db) => db.prepare('DELETE FROM audit_tree').run());
+    const report = await verifyDir(dir);
+    assert.deepEqual(report.problems.map((p) => p.code), ['tree_state_mismatch']);
+    assert.match(report.problems[0]?.message ?? '', /the store holds 600 events but no tree state/);
+    const store = new SqliteStore(join(dir, SQLITE_FILE));
+    await assert.rejects(store.appendAuditEvents([event(601)]), /the audit tree covers 0 events, the log holds 600/);
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 });
 
 describe('mandate audit verify on a tampered export file', () => {

@@ -148,7 +148,9 @@ export async function verifyLedger(source: LedgerSource, verifierKey: string): P
     const size = sizes[next] as number;
     problem({ code: 'checkpoint_beyond_log', size, message: `the signed checkpoint of size ${size} covers events ${tree.size + 1}–${size}, which the log no longer holds: they were removed` });
   }
-  if (source.treeSize !== undefined && source.treeSize !== null && source.treeSize !== tree.size) {
+  if (source.treeSize === null && tree.size > 0) {
+    problem({ code: 'tree_state_mismatch', message: `the store holds ${tree.size} events but no tree state: it was removed outside the ledger` });
+  } else if (source.treeSize !== undefined && source.treeSize !== null && source.treeSize !== tree.size) {
     problem({ code: 'tree_state_mismatch', message: `the store's tree state covers ${source.treeSize} events, the log holds ${tree.size}: events were ${source.treeSize > tree.size ? 'removed' : 'added'} outside the ledger` });
   }
 

@@ -71,6 +71,10 @@ export class LedgerTables {
   adoptEarlierEvents(): number {
     const row = this.#sql.get('SELECT size FROM audit_tree WHERE id = 1');
     if (row) return 0;
+    // Ledger entries without a tree state: the state was removed, not never made. Nothing
+    // is rebuilt over them (that would launder the change); appends refuse, verify says why.
+    const first = this.#sql.get('SELECT event FROM audit_events ORDER BY seq LIMIT 1');
+    if (first && String(first.event).startsWith('{"seq":')) return 0;
     const rows = this.#sql.all('SELECT seq, event FROM audit_events ORDER BY seq');
     const tree = IncrementalTree.empty();
     for (const r of rows) {
