@@ -92,6 +92,30 @@ describe('mandate audit verify on a tampered store', () => {
     assert.equal(run.code, 0, run.stderr);
   });
 
+  it('passes a log that grows while it is verified, as it stood when verification began', async () => {
+    const dir = await tampered(() => undefined);
+    const store = new SqliteStore(join(dir, SQLITE_FILE));
+    const checkpoints = new Checkpointer(store, await loadAuditKey(dir, { origin: null, trustDomain: 'mandate.test' }), { intervalMs: 60_000, entries: 1_000_000 });
+    await checkpoints.start();
+    const source = await storeLedgerSource(store, dir);
+    let n = EVENTS;
+    const growing = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await store.appendAuditEvents(Array.from({ length: 50 }, () => event(++n)));
+        await checkpoints.checkpoint();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const report = await verifyLedger(source, key);
+    await growing;
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.entries, EVENTS);
+    assert.ok((await store.auditTreeHead()).size > EVENTS, 'the log grew meanwhile');
+    await checkpoints.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('names the event one changed byte altered', async () => {
     const dir = await tampered((db) => {
       const entry = entryOf(db, 123);

@@ -19,29 +19,38 @@ import type { LedgerRecord, LedgerSource } from './verify.ts';
 export const EXPORT_FORMAT = 'mandate-audit-ledger/1';
 const PAGE = 1000;
 
-/** Every raw ledger row of the store, in order. */
-async function* storeRecords(store: Store): AsyncGenerator<LedgerRecord> {
+/** The raw ledger rows of the store, in order, up to seq `upTo`. */
+async function* storeRecords(store: Store, upTo = Number.MAX_SAFE_INTEGER): AsyncGenerator<LedgerRecord> {
   for (let after = 0; ;) {
     const page = await store.listAuditRecords({ afterSeq: after, limit: PAGE });
-    yield* page;
+    for (const record of page) {
+      if (record.seq > upTo) return;
+      yield record;
+    }
     if (page.length < PAGE) return;
     after = (page[page.length - 1] as LedgerRecord).seq;
   }
 }
 
-async function allCheckpoints(store: Store): Promise<string[]> {
+async function allCheckpoints(store: Store, upTo = Number.MAX_SAFE_INTEGER): Promise<string[]> {
   const notes: string[] = [];
   for (let after = -1; ;) {
     const page = await store.listAuditCheckpoints({ afterSize: after, limit: PAGE });
-    notes.push(...page.map((c) => c.note));
+    notes.push(...page.filter((c) => c.size <= upTo).map((c) => c.note));
     if (page.length < PAGE) return notes;
     after = (page[page.length - 1] as { size: number }).size;
   }
 }
 
-/** The store as a source to verify: its rows, its checkpoints, its stored tree hashes and tree state. */
+/**
+ * The store as a source to verify: its rows, its checkpoints, its stored tree hashes and
+ * tree state — as of the tree state read first, so a log that a running server goes on
+ * appending to is verified as it stood then.
+ */
 export async function storeLedgerSource(store: Store, description: string): Promise<LedgerSource> {
-  return { description, records: () => storeRecords(store), checkpoints: () => allCheckpoints(store), treeSize: await store.auditTreeStateSize(), hashes: ledgerHashes(store) };
+  const treeSize = await store.auditTreeStateSize();
+  const upTo = treeSize ?? Number.MAX_SAFE_INTEGER;
+  return { description, records: () => storeRecords(store, upTo), checkpoints: () => allCheckpoints(store, upTo), treeSize, hashes: ledgerHashes(store) };
 }
 
 /** Writes the whole ledger as an export, line by line. */
