@@ -7,7 +7,7 @@ import type { AuditEvent } from '../audit/event.ts';
 import { inclusionProof, merkleTreeHash, treeHashAt, verifyInclusion, type HashReader } from '../audit/merkle/index.ts';
 import { MandateError } from '../errors.ts';
 import { generateSigningKey } from '../identity/keyring.ts';
-import type { Agent, IdentityProvider, Mandate, Person, Store } from './types.ts';
+import type { Agent, IdentityProvider, Mandate, Person, SealedCredential, Store } from './types.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -445,6 +445,68 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual((await store.listAuditEvents({ limit: 2 })).map((e) => e.seq), [4, 5]);
         assert.deepEqual((await store.listAuditEvents({ afterSeq: 2, limit: 2 })).map((e) => e.seq), [3, 4]);
         assert.deepEqual(await store.listAuditEvents({ afterSeq: 5, limit: 10 }), []);
+      });
+    });
+
+    describe('credentials', () => {
+      const sealed = (id: string, overrides: Partial<SealedCredential> = {}): SealedCredential => ({
+        id, name: `cred-${id}`, server: 'api', injection: { kind: 'header', header: 'authorization', format: 'Bearer {secret}' },
+        sealed: new Uint8Array([1, 2, 3, id.length]), wrappedKey: new Uint8Array([9, 8, 7]), kekId: 'kek_a', createdAt: NOW, rotatedAt: null, rewrappedAt: null, ...overrides,
+      });
+      beforeEach(async () => {
+        await store.createServer({ name: 'api', upstream: { transport: 'http', url: 'https://api.example/mcp' }, environment: null, createdAt: NOW }, []);
+        await store.createServer({ name: 'fs', upstream: { transport: 'stdio', command: 'fs', args: [] }, environment: null, createdAt: NOW }, []);
+      });
+
+      it('stores sealed credentials as given and lists them by server and name', async () => {
+        const a = sealed('crd_a');
+        const b = sealed('crd_b', { name: 'a-first', server: 'fs', injection: { kind: 'env', variable: 'TOKEN' } });
+        await store.createCredential(a);
+        await store.createCredential(b);
+        assert.deepEqual(await store.getCredential('crd_a'), a);
+        assert.deepEqual(await store.getCredential('crd_b'), b);
+        assert.equal(await store.getCredential('crd_none'), null);
+        assert.deepEqual((await store.listCredentials()).map((c) => c.id), ['crd_a', 'crd_b']);
+        assert.deepEqual((await store.listCredentials({ server: 'fs' })).map((c) => c.id), ['crd_b']);
+        assert.deepEqual(await store.listCredentials({ server: 'none' }), []);
+      });
+
+      it('refuses a taken name, a server\'s header or variable already injected, and an unknown server', async () => {
+        await store.createCredential(sealed('crd_a'));
+        await rejectsWith(store.createCredential(sealed('crd_b', { name: 'cred-crd_a', injection: { kind: 'header', header: 'x-key', format: '{secret}' } })), 'credential_exists', 409);
+        await rejectsWith(store.createCredential(sealed('crd_c')), 'credential_target_taken', 409);
+        await store.createCredential(sealed('crd_d', { injection: { kind: 'header', header: 'x-key', format: '{secret}' } }));
+        await rejectsWith(store.createCredential(sealed('crd_e', { server: 'nowhere' })), 'server_not_found', 400);
+        assert.deepEqual((await store.listCredentials()).map((c) => c.id), ['crd_a', 'crd_d']);
+      });
+
+      it('replaces a secret, and removes a credential', async () => {
+        await store.createCredential(sealed('crd_a'));
+        const replaced = await store.replaceCredentialSecret('crd_a', { sealed: new Uint8Array([4, 4]), wrappedKey: new Uint8Array([5]), kekId: 'kek_b' }, NOW + 10);
+        assert.deepEqual([replaced?.sealed, replaced?.wrappedKey, replaced?.kekId, replaced?.rotatedAt], [new Uint8Array([4, 4]), new Uint8Array([5]), 'kek_b', NOW + 10]);
+        assert.deepEqual((await store.listCredentials({ server: 'api' }))[0]?.kekId, 'kek_b');
+        assert.equal(await store.replaceCredentialSecret('crd_none', { sealed: new Uint8Array(1), wrappedKey: new Uint8Array(1), kekId: 'k' }, NOW), null);
+        assert.equal(await store.removeCredential('crd_a'), true);
+        assert.equal(await store.removeCredential('crd_a'), false);
+        assert.deepEqual(await store.listCredentials({ server: 'api' }), []);
+      });
+
+      it('rewraps data keys all together, or not at all when one moved meanwhile', async () => {
+        await store.createCredential(sealed('crd_a'));
+        await store.createCredential(sealed('crd_b', { injection: { kind: 'header', header: 'x-key', format: '{secret}' } }));
+        await store.rewrapCredentialKeys([
+          { id: 'crd_a', fromKekId: 'kek_a', wrappedKey: new Uint8Array([1]), kekId: 'kek_new' },
+          { id: 'crd_b', fromKekId: 'kek_a', wrappedKey: new Uint8Array([2]), kekId: 'kek_new' },
+        ], NOW + 5);
+        const after = await store.listCredentials();
+        assert.deepEqual(after.map((c) => [c.kekId, c.wrappedKey, c.rewrappedAt, c.sealed]), [
+          ['kek_new', new Uint8Array([1]), NOW + 5, sealed('crd_a').sealed], ['kek_new', new Uint8Array([2]), NOW + 5, sealed('crd_b').sealed],
+        ]);
+        await rejectsWith(store.rewrapCredentialKeys([
+          { id: 'crd_a', fromKekId: 'kek_new', wrappedKey: new Uint8Array([3]), kekId: 'kek_z' },
+          { id: 'crd_b', fromKekId: 'kek_a', wrappedKey: new Uint8Array([4]), kekId: 'kek_z' },
+        ], NOW + 6), 'credential_changed', 409);
+        assert.deepEqual((await store.listCredentials()).map((c) => c.kekId), ['kek_new', 'kek_new'], 'nothing changed');
       });
     });
 

@@ -73,6 +73,36 @@ export interface Server {
   createdAt: number;
 }
 
+/** Where a credential is injected: an HTTP header (its lower-case name, and the value's format around `{secret}`) or a stdio process's environment variable. */
+export type CredentialInjection = { kind: 'header'; header: string; format: string } | { kind: 'env'; variable: string };
+/**
+ * A credential held for a server, sealed (src/credentials/seal.ts): the secret under
+ * its own data key, the data key wrapped with a key-encryption key the store never holds.
+ */
+export interface SealedCredential {
+  id: string;
+  name: string;
+  server: string;
+  injection: CredentialInjection;
+  /** The secret under the data key (version, nonce, ciphertext, tag): never the secret itself. */
+  sealed: Uint8Array;
+  /** The data key under the key-encryption key `kekId`. */
+  wrappedKey: Uint8Array;
+  kekId: string;
+  createdAt: number;
+  /** When its secret was last replaced; null: never. */
+  rotatedAt: number | null;
+  /** When its data key was last wrapped under another key-encryption key; null: never. */
+  rewrappedAt: number | null;
+}
+/** A data key wrapped anew: applied only while the credential is still under `fromKekId`. */
+export interface CredentialRewrap {
+  id: string;
+  fromKekId: string;
+  wrappedKey: Uint8Array;
+  kekId: string;
+}
+
 export type MandateState = 'active' | 'completed' | 'revoked' | 'expired';
 export interface Mandate {
   id: string;
@@ -230,6 +260,20 @@ export interface Store {
   latestAuditCheckpoint(): Promise<StoredCheckpoint | null>;
   /** Checkpoints of size > `afterSize`, smallest first. */
   listAuditCheckpoints(options: { afterSize?: number; limit: number }): Promise<StoredCheckpoint[]>;
+
+  /** Adds a credential; refuses a taken name (`credential_exists`) or a server's header or variable already injected (`credential_target_taken`). */
+  createCredential(credential: SealedCredential): Promise<void>;
+  getCredential(id: string): Promise<SealedCredential | null>;
+  /** Credentials ordered by server and name; those of one server with `server`. */
+  listCredentials(filter?: { server?: string }): Promise<SealedCredential[]>;
+  removeCredential(id: string): Promise<boolean>;
+  /** Replaces the sealed secret and its wrapped data key; returns the credential as it now is, or null when there is none. */
+  replaceCredentialSecret(id: string, sealed: Pick<SealedCredential, 'sealed' | 'wrappedKey' | 'kekId'>, now: number): Promise<SealedCredential | null>;
+  /**
+   * Applies every rewrap in one transaction, or none: when a credential is gone or no
+   * longer under its `fromKekId`, nothing changes and `credential_changed` is thrown.
+   */
+  rewrapCredentialKeys(rewraps: readonly CredentialRewrap[], now: number): Promise<void>;
 
   /** Revokes one issued token by its `jti` until it would have expired anyway. */
   revokeTokenId(jti: string, expiresAt: number): Promise<void>;

@@ -158,4 +158,26 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       );
     `,
   },
+  {
+    version: 8,
+    name: 'credentials: sealed secrets bound to servers, each with its data key wrapped by a key-encryption key',
+    // The key-encryption key is never stored: kek_id only names the one a data key is wrapped with.
+    sql: `
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        server TEXT NOT NULL REFERENCES servers (name),
+        kind TEXT NOT NULL CHECK (kind IN ('header', 'env')),
+        target TEXT NOT NULL,
+        format TEXT,
+        sealed BLOB NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        kek_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        rotated_at INTEGER,
+        rewrapped_at INTEGER,
+        UNIQUE (server, kind, target)
+      );
+    `,
+  },
 ];

@@ -13,6 +13,8 @@ import type {
   Agent, AgentStatus, AuditEntry, AuditTreeHead, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
   Person, PersonStatus, Server, SigningKey, StoredCheckpoint, Store, Tool,
 } from '../types.ts';
+import type { CredentialRewrap, SealedCredential } from '../types.ts';
+import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
 import {
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
   readonly #memo = new Map<string, unknown>();
   #memoVersion = -1;
   readonly #ledger: LedgerTables;
+  readonly #credentials: CredentialTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -51,6 +54,10 @@ export class SqliteStore implements Store {
     this.#migrate();
     this.#ledger = new LedgerTables({ get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p) });
     this.#transaction(() => this.#ledger.adoptEarlierEvents());
+    this.#credentials = new CredentialTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p),
+      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
+    });
   }
 
   #migrate(): void {
@@ -455,6 +462,32 @@ export class SqliteStore implements Store {
 
   async listAuditCheckpoints(options: { afterSize?: number; limit: number }): Promise<StoredCheckpoint[]> {
     return this.#ledger.listCheckpoints(options.afterSize ?? 0, options.limit);
+  }
+
+  // Credentials (sealed)
+
+  async createCredential(credential: SealedCredential): Promise<void> {
+    this.#credentials.create(credential);
+  }
+
+  async getCredential(id: string): Promise<SealedCredential | null> {
+    return this.#credentials.get(id);
+  }
+
+  async listCredentials(filter: { server?: string } = {}): Promise<SealedCredential[]> {
+    return this.#credentials.list(filter.server);
+  }
+
+  async removeCredential(id: string): Promise<boolean> {
+    return this.#credentials.remove(id);
+  }
+
+  async replaceCredentialSecret(id: string, sealed: Pick<SealedCredential, 'sealed' | 'wrappedKey' | 'kekId'>, now: number): Promise<SealedCredential | null> {
+    return this.#credentials.replaceSecret(id, sealed, now);
+  }
+
+  async rewrapCredentialKeys(rewraps: readonly CredentialRewrap[], now: number): Promise<void> {
+    this.#credentials.rewrap(rewraps, now);
   }
 
   // Admin credentials and revoked tokens
