@@ -21,7 +21,10 @@ import { AuditLog } from './audit/log.ts';
 import { CallSpans } from './telemetry/call-spans.ts';
 import { OtlpTraceExporter } from './telemetry/otlp.ts';
 import { VERSION } from './version.ts';
+import { CredentialBroker } from './credentials/broker.ts';
+import { loadKekRing } from './credentials/kek.ts';
 import { Gateway } from './gateway/gateway.ts';
+import { HttpProxy } from './gateway/http-api/proxy.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { PolicyStore, readPolicyDirectory } from './policy/policy-store.ts';
 import { PolicySet, type SchemaSource } from './policy/policy-set.ts';
@@ -44,6 +47,10 @@ export interface App {
   tokenEndpoint: TokenEndpoint;
   introspection: Introspection;
   gateway: Gateway;
+  /** /proxy/<server>/…: HTTP APIs behind the gateway. */
+  proxy: HttpProxy;
+  /** Credentials sealed at rest and injected into upstreams (docs/credentials.md). */
+  credentials: CredentialBroker;
   audit: AuditLog;
   /** Signs the audit ledger's checkpoints; knows the log's origin and verifier key. */
   checkpoints: Checkpointer;
@@ -72,6 +79,8 @@ export async function loadPolicyEngine(dir: string): Promise<PolicyEngine> {
 export async function createApp(config: Config): Promise<App> {
   const store = await openStore(config);
   try {
+    // A configured key-encryption key that cannot be read refuses the start (docs/credentials.md).
+    const keks = await loadKekRing(config);
     const keys = new KeyRing(store);
     await keys.load();
     const tokens = new TokenService(keys, { issuer: config.publicUrl, clockTolerance: config.clockTolerance });
@@ -93,7 +102,9 @@ export async function createApp(config: Config): Promise<App> {
     const spans = traces ? new CallSpans(traces) : null;
     if (spans) audit.onCommit((events) => spans.committed(events));
     await checkpoints.start();
-    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies });
+    const credentials = new CredentialBroker(store, keks, policy);
+    const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies, credentials });
+    const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
     return {
       config,
       store,
@@ -108,6 +119,7 @@ export async function createApp(config: Config): Promise<App> {
         issuer: url.issuer,
         tokenEndpoint: url.token,
         resourcePrefix: url.mcpResource(''),
+        proxyResourcePrefix: url.proxyResource(''),
         taskTokenTtl: config.taskTokenTtl,
         clientAssertionMaxAge: config.clientAssertionMaxAge,
         dpopMaxAge: config.dpopMaxAge,
@@ -116,6 +128,8 @@ export async function createApp(config: Config): Promise<App> {
       }),
       introspection: new Introspection(store, tokens),
       gateway,
+      proxy,
+      credentials,
       audit,
       checkpoints,
       policy,
@@ -129,6 +143,8 @@ export async function createApp(config: Config): Promise<App> {
       close: async () => {
         await policies.close();
         await gateway.close();
+        await proxy.close();
+        keks.destroy();
         await audit.drain();
         spans?.flush();
         await traces?.shutdown();

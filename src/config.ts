@@ -34,6 +34,10 @@ export interface Config {
   auditCommitDelayMs: number;
   /** A tool reply carrying a secret is refused instead of reaching the agent (docs/redaction.md). */
   blockSecretReplies: boolean;
+  /** The file holding the key-encryption key of credentials (MANDATE_KEK_FILE); null: MANDATE_KEK or `<data dir>/kek` (docs/credentials.md). */
+  kekFile: string | null;
+  /** The key-encryption key being replaced, accepted to unwrap only, during a rotation (MANDATE_KEK_PREVIOUS_FILE). */
+  kekPreviousFile: string | null;
 }
 
 export const DEFAULTS = {
@@ -121,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     auditCheckpointEntries,
     auditCommitDelayMs,
     blockSecretReplies,
+    kekFile: overrides.kekFile !== undefined ? overrides.kekFile : env.MANDATE_KEK_FILE ? resolve(env.MANDATE_KEK_FILE) : null,
+    kekPreviousFile: overrides.kekPreviousFile !== undefined ? overrides.kekPreviousFile : env.MANDATE_KEK_PREVIOUS_FILE ? resolve(env.MANDATE_KEK_PREVIOUS_FILE) : null,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,
@@ -139,4 +145,6 @@ export const endpoints = (publicUrl: string) => ({
   revocation: `${publicUrl}/oauth/revoke`,
   jwks: `${publicUrl}/.well-known/jwks.json`,
   mcpResource: (server: string) => `${publicUrl}/mcp/${server}`,
+  /** The resource of an HTTP API server: `/proxy/<server>` (its paths below it). */
+  proxyResource: (server: string) => `${publicUrl}/proxy/${server}`,
 });

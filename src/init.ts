@@ -5,6 +5,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node
 import { join } from 'node:path';
 import { AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, AUDIT_VERIFIER_KEY_FILE, loadAuditKey } from './audit/audit-key.ts';
 import type { Config } from './config.ts';
+import { KEK_FILE, writeNewKekFile } from './credentials/kek.ts';
 import { generateSigningKey } from './identity/keyring.ts';
 import { newSecret, sha256 } from './lib/ids.ts';
 import { nowSeconds } from './lib/clock.ts';
@@ -23,7 +24,7 @@ export interface InitResult {
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
-export async function init(config: Config): Promise<InitResult> {
+export async function init(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<InitResult> {
   const created: string[] = [];
   const { dataDir } = config;
   if (!(await exists(dataDir))) created.push('data directory');
@@ -66,6 +67,13 @@ export async function init(config: Config): Promise<InitResult> {
       created.push('admin credential');
     }
     await store.addAdminCredential(sha256(adminToken), now);
+
+    // The key-encryption key of credentials, unless one is configured elsewhere (docs/credentials.md).
+    const kekFile = join(dataDir, KEK_FILE);
+    if (config.kekFile === null && !env.MANDATE_KEK && !(await exists(kekFile))) {
+      await writeNewKekFile(kekFile);
+      created.push('key-encryption key for credentials');
+    }
 
     const policyDir = join(dataDir, 'policies');
     if (!(await exists(policyDir))) {

@@ -30,8 +30,9 @@ export interface Harness {
   form: (path: string, params: Record<string, string>, headers?: Record<string, string>) => Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
 }
 
-export async function startMandate(overrides: Partial<Config> = {}): Promise<Harness> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mandate-test-'));
+/** `dataDir`: start on an existing data directory (kept when the harness closes), e.g. to restart with other settings. */
+export async function startMandate(overrides: Partial<Config> = {}, options: { dataDir?: string } = {}): Promise<Harness> {
+  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'mandate-test-'));
   const port = await freePort();
   const config = loadConfig({}, { dataDir, port, host: '127.0.0.1', ...overrides });
   await init(config);
@@ -53,7 +54,7 @@ export async function startMandate(overrides: Partial<Config> = {}): Promise<Har
     close: async () => {
       await server.close();
       await app.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
     api: async (method, path, options = {}) => {
       const token = options.token === undefined ? adminToken : options.token;

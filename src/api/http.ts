@@ -24,7 +24,7 @@ export interface RequestContext {
 }
 
 interface RouteBase {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS';
   path: string;
   errorStyle: ErrorStyle;
 }

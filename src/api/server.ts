@@ -13,6 +13,8 @@ import { oauthRoutes } from './oauth.ts';
 import { openApiDocument } from './openapi.ts';
 import { agentRoutes } from './rest/agents.ts';
 import { auditRoutes } from './rest/audit.ts';
+import { credentialRoutes } from './rest/credentials.ts';
+import { proxyRoutes } from './proxy.ts';
 import { identityProviderRoutes } from './rest/identity-providers.ts';
 import { keyRoutes } from './rest/keys.ts';
 import { mandateRoutes } from './rest/mandates.ts';
@@ -24,7 +26,7 @@ import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
 import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
-export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...policyRoutes, ...authzenRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...policyRoutes, ...authzenRoutes, ...credentialRoutes];
 
 function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   const openapi = openApiDocument(API_ROUTES, app.config.publicUrl, VERSION);
@@ -74,7 +76,7 @@ export interface RunningServer {
 
 export function createHttpServer(app: App): Server {
   const metrics = createMetrics();
-  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...ledgerRoutes(app), ...gatewayRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
+  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...ledgerRoutes(app), ...gatewayRoutes(app), ...proxyRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
   return createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     const started = performance.now();
     let url: URL;

@@ -46,6 +46,12 @@ export interface AuditEvent {
    * arguments and the recorded request; of a result, in the upstream's reply.
    */
   secrets?: SecretKind[];
+  /**
+   * The credentials Mandate injected into the upstream this request went to (or, of a
+   * `credential/use` decision, the one decided), by id (`crd_…`): the lease reference,
+   * never a secret.
+   */
+  credentials?: string[];
   /** Of a decision a shadow policy could apply to: the decision with shadow policies enforced. Recorded, never enforced. */
   shadow?: { decision: 'allow' | 'deny'; policies: string[]; errors: string[] };
   /** Of an `evaluation` (an AuthZEN query by another enforcement point): who asked, e.g. `admin`, `person alice`. */

@@ -121,6 +121,8 @@ interface Additions {
   approval: unknown;
   /** The credential lease the call used upstream (its id; never the secret). */
   lease: unknown;
+  /** The credentials injected into the upstream the call went to, by id (never a secret). */
+  credentials: unknown;
   /** Parts left out of an event too long for one ledger entry. */
   omitted: unknown;
 }
@@ -293,6 +295,10 @@ function resourcesOf(event: StoredAuditEvent): { resources?: OcsfResource[] } {
     case 'tools/call': return { resources: [{ uid: `${event.server}/${event.tool}`, name: event.tool, type: 'tool' }] };
     case 'prompts/get': return { resources: [{ uid: `${event.server}/${event.tool}`, name: event.tool, type: 'prompt' }] };
     case 'resources/read': return { resources: [{ uid: event.tool, type: 'resource' }] };
+    case 'credential/use': {
+      const [id] = strings(additions(event).credentials);
+      return { resources: [{ ...(id === undefined ? {} : { uid: id }), name: event.tool, type: 'credential' }] };
+    }
     default: return {};
   }
 }
@@ -337,6 +343,8 @@ function unmapped(event: StoredAuditEvent): Record<string, unknown> {
   if (event.caller !== undefined) out.caller = event.caller;
   if (typeof extra.approval === 'string') out.approval_uid = extra.approval;
   if (typeof extra.lease === 'string') out.credential_lease_uid = extra.lease;
+  const credentials = strings(extra.credentials);
+  if (credentials.length > 0) out.credential_uids = credentials;
   const secrets = strings(extra.secrets);
   if (secrets.length > 0) out.secret_kinds = secrets;
   const omitted = strings(extra.omitted);

@@ -51,7 +51,7 @@ export class Catalog {
 
   async add(input: ServerInput, now: number): Promise<{ server: Server; tools: Tool[] }> {
     if (!SERVER_NAME.test(input.name)) throw badRequest('invalid_server_name', `server name "${input.name}" must be lower-case letters, digits, "_" or "-" (at most 63)`);
-    if (input.upstream.transport === 'http') {
+    if (input.upstream.transport === 'http' || input.upstream.transport === 'http-api') {
       let url: URL;
       try {
         url = new URL(input.upstream.url);
@@ -59,6 +59,11 @@ export class Catalog {
         throw badRequest('invalid_upstream', `"${input.upstream.url}" is not a URL`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badRequest('invalid_upstream', 'the upstream URL must be http or https');
+      // /proxy/<server>/<path> goes to <url>/<path>: a base with a query or fragment could not take a path.
+      if (input.upstream.transport === 'http-api' && (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')) {
+        throw badRequest('invalid_upstream', 'the base URL of an HTTP API has no query, fragment or credentials (add a credential for it instead)');
+      }
+      if (input.upstream.transport === 'http-api' && input.tools.length > 0) throw badRequest('invalid_tool', 'an HTTP API has no tools: its mandates name methods and paths');
     } else if (input.upstream.command.trim().length === 0) {
       throw badRequest('invalid_upstream', 'the upstream command is empty');
     }

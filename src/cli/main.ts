@@ -10,6 +10,7 @@ import { agentCommands } from './commands/agents.ts';
 import { auditCommands } from './commands/audit.ts';
 import { auditLedgerCommands } from './commands/audit-ledger.ts';
 import { callCommands } from './commands/call.ts';
+import { credentialCommands } from './commands/credentials.ts';
 import { mandateCommands } from './commands/mandates.ts';
 import { peopleCommands } from './commands/people.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -19,7 +20,7 @@ import { tokenCommands } from './commands/token.ts';
 import type { Command } from './context.ts';
 import { createOutput } from './output.ts';
 
-export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
+export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...credentialCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));
@@ -33,7 +34,7 @@ export function helpText(): string {
     'Every verb takes --json for machine-readable output.',
     'Environment: MANDATE_DATA_DIR (./.mandate), MANDATE_PORT (8780), MANDATE_HOST (127.0.0.1), MANDATE_URL (where verbs reach',
     'a running server), MANDATE_TOKEN (admin credential or person token; defaults to the admin credential in the data dir),',
-    'MANDATE_PUBLIC_URL, MANDATE_TRUST_DOMAIN, MANDATE_MAX_MANDATE_TTL.',
+    'MANDATE_PUBLIC_URL, MANDATE_TRUST_DOMAIN, MANDATE_MAX_MANDATE_TTL, MANDATE_KEK_FILE (or MANDATE_KEK; the key sealing credentials).',
     'Docs: docs/README.md',
   ].join('\n');
 }

@@ -1,8 +1,11 @@
 // Mandate scope: a set of actions on servers. `<server>/<tool>` calls one tool;
 // `<server>/prompt:<name>` gets one prompt and `<server>/prompt:*` any prompt;
 // `<server>/resource:*` reads the server's resources; `<server>/*` stands for all of
-// that server. As an OAuth scope it is the space-separated list.
+// that server. On an HTTP API server, `<server>/<METHOD>:<path pattern>` names the
+// requests it may make through /proxy (catalog/http-routes.ts). As an OAuth scope it
+// is the space-separated list.
 import { badRequest } from '../errors.ts';
+import { isHttpAction } from '../catalog/http-routes.ts';
 import { SERVER_NAME, TOOL_NAME } from '../catalog/servers.ts';
 
 export interface ScopeItem {
@@ -12,14 +15,14 @@ export interface ScopeItem {
 }
 
 const validAction = (action: string): boolean => action === '*' || TOOL_NAME.test(action) || action === 'resource:*'
-  || (action.startsWith('prompt:') && (action === 'prompt:*' || TOOL_NAME.test(action.slice('prompt:'.length))));
+  || (action.startsWith('prompt:') && (action === 'prompt:*' || TOOL_NAME.test(action.slice('prompt:'.length)))) || isHttpAction(action);
 
 export function parseScopeItem(value: string): ScopeItem {
   const slash = value.indexOf('/');
   const server = value.slice(0, slash);
   const tool = value.slice(slash + 1);
   if (slash === -1 || !SERVER_NAME.test(server) || !validAction(tool)) {
-    throw badRequest('invalid_scope', `"${value}" is not an action: use <server>/<tool>, <server>/prompt:<name>, <server>/prompt:*, <server>/resource:* or <server>/*`);
+    throw badRequest('invalid_scope', `"${value}" is not an action: use <server>/<tool>, <server>/prompt:<name>, <server>/prompt:*, <server>/resource:*, <server>/<METHOD>:<path> or <server>/*`);
   }
   return { server, tool };
 }

@@ -29,6 +29,8 @@ export interface TokenEndpointOptions {
   tokenEndpoint: string;
   /** The URL prefix of gateway resources: `<public url>/mcp/`. */
   resourcePrefix: string;
+  /** The URL prefix of HTTP API resources behind the proxy: `<public url>/proxy/`. */
+  proxyResourcePrefix?: string;
   taskTokenTtl: number;
   clientAssertionMaxAge: number;
   dpopMaxAge: number;
@@ -178,9 +180,16 @@ export class TokenEndpoint {
 
   async #resourceServer(resource: string): Promise<string> {
     const prefix = this.#options.resourcePrefix;
-    const name = resource.startsWith(prefix) ? resource.slice(prefix.length) : '';
-    if (!SERVER_NAME.test(name)) throw oauthError('invalid_target', 'resource_unknown', `resource must be a gateway URL, ${prefix}<server>`);
-    if (!(await this.#store.getServer(name))) throw oauthError('invalid_target', 'resource_unknown', `no server named ${name} behind this gateway`);
+    const proxy = this.#options.proxyResourcePrefix;
+    // An MCP server is the resource <prefix><server>; an HTTP API, <proxy prefix><server>.
+    const viaProxy = proxy !== undefined && resource.startsWith(proxy);
+    const name = viaProxy ? resource.slice(proxy.length) : resource.startsWith(prefix) ? resource.slice(prefix.length) : '';
+    if (!SERVER_NAME.test(name)) throw oauthError('invalid_target', 'resource_unknown', `resource must be a gateway URL, ${prefix}<server>${proxy ? ` or ${proxy}<server>` : ''}`);
+    const server = await this.#store.getServer(name);
+    if (!server) throw oauthError('invalid_target', 'resource_unknown', `no server named ${name} behind this gateway`);
+    if ((server.upstream.transport === 'http-api') !== viaProxy) {
+      throw oauthError('invalid_target', 'resource_unknown', viaProxy ? `${name} is an MCP server: its resource is ${prefix}${name}` : `${name} is an HTTP API: its resource is ${proxy ?? '/proxy/'}${name}`);
+    }
     return name;
   }
 

@@ -3,25 +3,26 @@
 // and the session it belongs to must be the same agent's under the same mandate.
 // The agent's token never goes upstream: the upstream connection has none.
 // Decisions record the arguments as a redacted copy beside their digest, and no
-// recorded request carries an argument's secret (redact.ts).
+// recorded request carries an argument's secret (redact.ts). When the server has
+// credentials, each is decided (`credential/use`) and unsealed as the session opens,
+// and injected into its upstream; a refusal refuses the session, and the events of
+// its requests name the credentials by id.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { COPY_LIMITS, redactText, redactedCopy, type SecretKind } from '../audit/redact.ts';
 import { TOOL_NAME } from '../catalog/servers.ts';
-import { mandateStanding } from '../delegation/introspection.ts';
-import { scopeFromString } from '../delegation/scope.ts';
-import { MandateError } from '../errors.ts';
 import type { ReplayCache } from '../identity/replay-cache.ts';
-import { authenticateTaskRequest } from '../identity/resource-auth.ts';
+import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
 import { governedRequest, listingEngine, recordedRequest, scopeEntries, setReadsArguments } from './request.ts';
-import { GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
+import { GATEWAY_DENIED, GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
 import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
+import { TaskCallerRefused, taskCaller } from './task-caller.ts';
 import { openUpstream } from './upstream.ts';
 
 export interface GatewayOptions {
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   sessionIdleSeconds?: number;
   /** A tool's reply carrying a secret reaches the agent as a refusal instead (default: it passes, and the secret's kind is recorded). */
   blockSecretReplies?: boolean;
+  /** The credential broker: the servers' credentials are injected into their upstreams (none without it). */
+  credentials?: CredentialBroker;
 }
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
@@ -110,6 +113,7 @@ export class Gateway {
   async handle(req: IncomingMessage, res: ServerResponse, serverName: string, path: string, now: number): Promise<void> {
     const server = await this.#store.getServer(serverName);
     if (!server) return sendJson(res, 404, { error: 'not_found', error_description: `no server named ${serverName} behind this gateway` });
+    if (server.upstream.transport === 'http-api') return sendJson(res, 404, { error: 'not_found', error_description: `${serverName} is an HTTP API, not an MCP server: call it through /proxy/${serverName}/…` });
     const caller = await this.#authenticate(req, res, server, path, now);
     if (!caller) return;
     try {
@@ -122,24 +126,15 @@ export class Gateway {
 
   /** The caller of an authenticated request; otherwise answers 401 (audited) and returns null. */
   async #authenticate(req: IncomingMessage, res: ServerResponse, server: Server, path: string, now: number): Promise<CallerContext | null> {
-    let claims: Record<string, unknown> | undefined;
     try {
-      claims = authenticateTaskRequest(this.#tokens, {
+      return await taskCaller(this.#store, this.#tokens, {
         authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined, method: req.method ?? 'GET', url: `${this.#options.publicUrl}${path}`,
       }, { resource: `${this.#options.publicUrl}/mcp/${server.name}`, now, dpopMaxAge: this.#options.dpopMaxAge, notBefore: this.#options.notBefore, replayCache: this.#replay });
-      const standing = await mandateStanding(this.#store, claims, now);
-      // A spent budget refuses calls (as a JSON-RPC error), not the connection.
-      if (!standing.active && standing.reason !== 'mandate_exhausted') throw new MandateError(standing.reason, `the task token no longer stands: ${standing.reason.replace(/_/g, ' ')}`, { status: 401, oauthError: 'invalid_token' });
-      return {
-        mandateId: String(claims.mandate_id), clientId: String(claims.client_id), scope: scopeFromString(String(claims.scope ?? '')),
-        person: String(claims.sub), agents: actorChain(claims.act), purpose: standing.mandate?.purpose ?? '',
-        agent: standing.agent as NonNullable<typeof standing.agent>, grantedAt: standing.mandate?.createdAt ?? now, expiresAt: standing.mandate?.expiresAt ?? now,
-      };
     } catch (error) {
-      const failure = error instanceof MandateError ? error : new MandateError('token_invalid', 'the request could not be authenticated', { status: 401, oauthError: 'invalid_token' });
+      if (!(error instanceof TaskCallerRefused)) throw error;
+      const { failure, who } = error;
       const oauth = failure.oauthError ?? 'invalid_token';
       // A token that verified but no longer stands still says whose it was.
-      const who = claims ? { person: String(claims.sub), agents: actorChain(claims.act), mandate: typeof claims.mandate_id === 'string' ? claims.mandate_id : null } : {};
       await this.#audit.append(this.#event({ kind: 'authentication', server: server.name, ...who, decision: 'deny', reason: failure.code, outcome: 'denied' }))
         .catch((e: Error) => console.error(`mandate: audit append failed: ${e.message}`));
       sendJson(res, 401, { error: oauth, error_description: failure.message, mandate_error: failure.code }, { 'www-authenticate': challenge(this.#options.publicUrl, server.name, failure.code === 'token_missing' ? null : oauth, failure.message) });
@@ -157,8 +152,13 @@ export class Gateway {
       if (messages.some((m) => m.method === 'initialize')) {
         if (messages.length > 1) throw new TransportError(400, -32600, 'Invalid Request: initialize must be sent alone');
         if (sessionHeader !== undefined) throw new TransportError(400, -32600, 'Invalid Request: this session is already initialized');
-        const session = await this.#openSession(server, caller);
-        session.receive(res, messages, false, caller);
+        const opened = await this.#openSession(server, caller);
+        if ('refused' in opened) {
+          const { code, message, rpcCode } = opened.refused;
+          sendJson(res, 200, { jsonrpc: '2.0', id: messages[0]?.id ?? null, error: { code: rpcCode, message, data: { code, server: server.name, method: 'credential/use' } } });
+          return;
+        }
+        opened.receive(res, messages, false, caller);
         return;
       }
       protocolVersion(req.headers['mcp-protocol-version']);
@@ -186,13 +186,30 @@ export class Gateway {
     return session;
   }
 
-  async #openSession(server: Server, caller: CallerContext): Promise<GatewaySession> {
-    const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream), {
-      decide: (request) => this.#decideRequest(server, request),
+  /**
+   * A new session with its upstream, the server's credentials injected; or, when one
+   * of them may not or cannot be used, the refusal (nothing is started).
+   */
+  async #openSession(server: Server, caller: CallerContext): Promise<GatewaySession | { refused: { code: string; message: string; rpcCode: number } }> {
+    const lease = this.#options.credentials
+      ? await this.#options.credentials.lease(server, caller, `${server.name}/*`, Math.floor(Date.now() / 1000))
+      : { ok: true as const, injection: undefined, uses: [] };
+    // Recorded before anything is injected: unrecorded, no credential is used.
+    await Promise.all(lease.uses.map((use) => this.#audit.append(this.#credentialUseEvent(server, caller, use)))).catch((error: Error) => {
+      throw new TransportError(503, -32603, `the credential use could not be recorded in the audit log (${error.message})`);
+    });
+    if (!lease.ok) {
+      // A denial is the gateway's refusal; a key or seal problem is Mandate's own failure.
+      const rpcCode = lease.code === 'credential_use_denied' || lease.code === 'decision_failed' ? GATEWAY_DENIED : -32603;
+      return { refused: { code: lease.code, message: lease.message, rpcCode } };
+    }
+    const credentials = lease.injection ? [...lease.injection.credentials] : [];
+    const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream, {}, lease.injection), {
+      decide: (request) => this.#decideRequest(server, request, credentials),
       visible: (c, method, targets, listingStartedAt) => this.#visible(server, c, method, targets, listingStartedAt),
       recordResult: (request, outcome, { secrets, reason }) => this.#audit.append(this.#requestEvent(server, request, {
         kind: 'result', decision: 'allow', outcome, ...(reason ? { reason } : {}), ...(secrets.length > 0 ? { secrets } : {}),
-      })).then(() => undefined),
+      }, credentials)).then(() => undefined),
       blocksSecretReplies: () => this.blockSecretReplies,
       onClose: (s) => this.#sessions.delete(s.sessionId),
     });
@@ -211,12 +228,12 @@ export class Gateway {
    * effect. An allowed request is counted against the mandate's budget in the same
    * transaction that records the decision: counted exactly when recorded.
    */
-  async #decideRequest(server: Server, request: GovernedRequest): Promise<Decision> {
+  async #decideRequest(server: Server, request: GovernedRequest, credentials: readonly string[]): Promise<Decision> {
     const now = Math.floor(Date.now() / 1000);
     const { decision, policies, policySetHash, asked: decided } = await this.#decide(server, request, now);
     const asked = recorded(request, decided);
     if (!decision.allow) {
-      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash, ...asked }));
+      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash, ...asked }, credentials));
       return decision;
     }
     const { mandateId } = request.caller;
@@ -224,11 +241,11 @@ export class Gateway {
     await this.#audit.append({
       countCall: { mandateId, now },
       event: (count) => {
-        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked });
+        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked }, credentials);
         counted = count === 'exhausted'
           ? { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${mandateId} has used all its calls` }
           : { allow: false, code: 'mandate_not_active', message: `denied: mandate ${mandateId} is no longer active` };
-        return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash, ...asked });
+        return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash, ...asked }, credentials);
       },
     });
     return counted;
@@ -272,14 +289,24 @@ export class Gateway {
     return new Set(targets.filter((target) => listing.decide(governedRequest(caller, server, method, target, tools.get(target), now, args)).decision === 'allow'));
   }
 
-  #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>): AuditEvent {
+  /** One `credential/use` decision as the session opens: the credential by id (and name), never its secret. */
+  #credentialUseEvent(server: Server, caller: CallerContext, use: CredentialUse): AuditEvent {
+    return this.#event({
+      kind: 'decision', server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
+      method: 'credential/use', tool: use.credential.name, decision: use.decision, reason: use.reason, outcome: use.decision === 'allow' ? null : 'denied',
+      policies: use.policies, policySetHash: use.policySetHash, request: use.request, ...(use.shadow ? { shadow: use.shadow } : {}), credentials: [use.credential.id],
+    });
+  }
+
+  #requestEvent(server: Server, request: GovernedRequest, fields: Partial<AuditEvent> & Pick<AuditEvent, 'kind'>, credentials: readonly string[] = []): AuditEvent {
     const { caller } = request;
     // A resource URI may carry credentials (`postgres://app:…@db/orders`).
     const tool = request.method === 'resources/read' ? redactText(request.target).text : request.target;
     return this.#event({
       server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
       method: request.method, tool, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)),
-      latencyMs: fields.kind === 'result' ? Math.round((performance.now() - request.started) * 1000) / 1000 : null, ...fields,
+      latencyMs: fields.kind === 'result' ? Math.round((performance.now() - request.started) * 1000) / 1000 : null,
+      ...(credentials.length > 0 ? { credentials: [...credentials] } : {}), ...fields,
     });
   }
 
@@ -312,15 +339,4 @@ function recorded(request: GovernedRequest, asked?: Pick<AuditEvent, 'request' |
   if (asked?.shadow) fields.shadow = asked.shadow;
   if (found.size > 0) fields.secrets = [...found].sort();
   return fields;
-}
-
-/** `act` nested claims as a list, current actor first. */
-function actorChain(act: unknown): string[] {
-  const chain: string[] = [];
-  let current = act as { sub?: unknown; act?: unknown } | undefined;
-  while (current && typeof current.sub === 'string' && chain.length < 16) {
-    chain.push(current.sub);
-    current = current.act as typeof current;
-  }
-  return chain;
 }

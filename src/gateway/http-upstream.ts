@@ -5,7 +5,8 @@
 // initialization a GET stream carries what the server sends outside any request.
 // A server may end the event stream of an answer before its response and expect the
 // client to resume it (SEP-1699 polling): it is resumed with a GET carrying Last-Event-ID.
-// The agent's credentials never come here: the upstream sees only the gateway.
+// The agent's credentials never come here: the upstream sees only the gateway, with
+// the server's own credentials (injected headers) on every request when it has any.
 import { Pool, type Dispatcher } from 'undici';
 import { SseReader } from './sse.ts';
 import { isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
@@ -41,6 +42,7 @@ export class HttpUpstream implements UpstreamConnection {
   onclose?: () => void;
   readonly #path: string;
   readonly #name: string;
+  readonly #injected: Readonly<Record<string, string>>;
   // undici rather than node:http: about half the CPU per request on the hot path.
   readonly #pool: Pool;
   #sessionId: string | undefined;
@@ -50,9 +52,10 @@ export class HttpUpstream implements UpstreamConnection {
   #streamFailures = 0;
   #closed = false;
 
-  constructor(url: URL, name: string) {
+  constructor(url: URL, name: string, injected: Readonly<Record<string, string>> = {}) {
     this.#path = `${url.pathname}${url.search}`;
     this.#name = name;
+    this.#injected = injected;
     // No time limits of its own: a tool may take long to answer and a stream may be quiet for long.
     this.#pool = new Pool(url.origin, { connections: CONNECTIONS, headersTimeout: 0, bodyTimeout: 0 });
   }
@@ -88,7 +91,7 @@ export class HttpUpstream implements UpstreamConnection {
   }
 
   #headers(): Record<string, string> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...this.#injected };
     if (this.#sessionId !== undefined) headers['mcp-session-id'] = this.#sessionId;
     if (this.#protocolVersion !== undefined) headers['mcp-protocol-version'] = this.#protocolVersion;
     return headers;

@@ -6,10 +6,12 @@
 // notifications. Client messages reach the upstream in the order they arrived. A
 // tool's reply is read for secrets before it goes back (reply-secrets.ts): their kinds
 // are recorded with the result, and, when the gateway blocks such replies, the agent
-// gets a refusal instead.
+// gets a refusal instead. An answer carrying a credential Mandate injected never
+// reaches it (credential-guard.ts): its result is recorded as withheld.
 import type { ServerResponse } from 'node:http';
 import type { SecretKind } from '../audit/redact.ts';
 import type { Agent } from '../store/types.ts';
+import { REPLY_CARRIES_CREDENTIAL, withheldByGuard } from './credential-guard.ts';
 import { REPLY_CARRIES_SECRET, secretsInReply, withholds } from './reply-secrets.ts';
 import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
 import type { UpstreamConnection } from './upstream.ts';
@@ -206,7 +208,8 @@ export class GatewaySession {
       const secrets = method === 'tools/call' ? secretsInReply(message) : [];
       const withheld = this.#hooks.blocksSecretReplies() ? secrets.filter(withholds) : [];
       try {
-        if (withheld.length === 0) await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok', { secrets });
+        if (withheldByGuard(message)) await this.#hooks.recordResult(pending.governed, 'denied', { secrets, reason: REPLY_CARRIES_CREDENTIAL });
+        else if (withheld.length === 0) await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok', { secrets });
         else {
           await this.#hooks.recordResult(pending.governed, 'denied', { secrets, reason: REPLY_CARRIES_SECRET });
           const carries = withheld.length === 1 ? 'a secret' : 'secrets';

@@ -4,7 +4,9 @@
 // unexpectedly), a crash fails the requests it left unanswered and restarts the
 // process with exponential backoff, replaying the session's initialization so the
 // agent's session carries on; too many crashes in a row end the session. Closing ends
-// stdin, then SIGTERM, then SIGKILL.
+// stdin, then SIGTERM, then SIGKILL. The process gets Mandate's environment without
+// its key-encryption keys, plus the server's credentials as variables when it has
+// any; their values are scrubbed from the stderr lines kept for the log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { redactText } from '../audit/redact.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
@@ -14,6 +16,18 @@ import type { UpstreamConnection } from './upstream.ts';
 export interface StdioSpec {
   command: string;
   args: string[];
+  /** Variables added to the process's environment (the server's credentials). */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** Variables of Mandate's environment an upstream process never inherits: key material. */
+const WITHHELD_VARIABLES = new Set(['MANDATE_KEK', 'MANDATE_KEK_PREVIOUS']);
+
+/** The environment of an upstream process: Mandate's own, less its keys, plus what is injected. */
+export function upstreamEnvironment(injected: Readonly<Record<string, string>> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) if (!WITHHELD_VARIABLES.has(name)) env[name] = value;
+  return { ...env, ...injected };
 }
 
 export interface SupervisionOptions {
@@ -25,6 +39,8 @@ export interface SupervisionOptions {
   /** How long a closing process gets after stdin ends, and again after SIGTERM. */
   graceMs: number;
   log: (line: string) => void;
+  /** Applied to every stderr line kept (before the shape-based redaction): takes out the values injected. */
+  scrub?: (line: string) => string;
 }
 
 export const DEFAULT_SUPERVISION: SupervisionOptions = {
@@ -100,7 +116,7 @@ export class StdioUpstream implements UpstreamConnection {
 
   #spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.#spec.command, this.#spec.args, { stdio: ['pipe', 'pipe', 'pipe'], env: process.env, windowsHide: true });
+      const child = spawn(this.#spec.command, this.#spec.args, { stdio: ['pipe', 'pipe', 'pipe'], env: upstreamEnvironment(this.#spec.env), windowsHide: true });
       this.#child = child;
       this.#stdout = '';
       // Whole lines only, so a secret split across chunks is redacted whole. Of a line
@@ -131,7 +147,7 @@ export class StdioUpstream implements UpstreamConnection {
   /** One line of the process's stderr, among the last STDERR_LINES kept for the log. */
   #keepStderrLine(line: string): void {
     if (!line.trim()) return;
-    this.#stderr.push(redactText(line).text.slice(0, STDERR_LINE));
+    this.#stderr.push(redactText(this.#options.scrub ? this.#options.scrub(line) : line).text.slice(0, STDERR_LINE));
     if (this.#stderr.length > STDERR_LINES) this.#stderr.shift();
   }
 

@@ -1,6 +1,11 @@
 // The gateway's side toward an upstream MCP server: a child process over stdio (one
-// per agent session, so sessions never mix) or a streamable HTTP endpoint.
+// per agent session, so sessions never mix) or a streamable HTTP endpoint. The
+// server's credentials, when it has any, are injected here — headers on every HTTP
+// request, variables in the process's environment — and a guard keeps what the
+// upstream sends back from carrying them on (credential-guard.ts).
+import { NO_INJECTION, type UpstreamInjection } from '../credentials/lease.ts';
 import type { Upstream } from '../store/types.ts';
+import { guardReplies } from './credential-guard.ts';
 import { HttpUpstream } from './http-upstream.ts';
 import { StdioUpstream, type SupervisionOptions } from './stdio-upstream.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
@@ -17,7 +22,10 @@ export interface UpstreamConnection {
   onclose?: () => void;
 }
 
-export function openUpstream(name: string, upstream: Upstream, supervision: Partial<SupervisionOptions> = {}): UpstreamConnection {
-  if (upstream.transport === 'http') return new HttpUpstream(new URL(upstream.url), name);
-  return new StdioUpstream({ command: upstream.command, args: upstream.args }, name, supervision);
+export function openUpstream(name: string, upstream: Upstream, supervision: Partial<SupervisionOptions> = {}, injection: UpstreamInjection = NO_INJECTION): UpstreamConnection {
+  if (upstream.transport === 'http-api') throw new Error(`${name} is an HTTP API, not an MCP server: it is reached through /proxy/${name}`);
+  const connection = upstream.transport === 'http'
+    ? new HttpUpstream(new URL(upstream.url), name, injection.headers)
+    : new StdioUpstream({ command: upstream.command, args: upstream.args, env: injection.env }, name, { ...supervision, ...(injection.guard.empty ? {} : { scrub: (line: string) => injection.guard.scrub(line) }) });
+  return injection.guard.empty ? connection : guardReplies(connection, name, injection.guard, supervision.log);
 }

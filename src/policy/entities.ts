@@ -13,6 +13,7 @@ export const ACTION_GROUPS: Readonly<Record<string, readonly string[]>> = {
   'tools/call': ['gateway'],
   'prompts/get': ['gateway'],
   'resources/read': ['gateway'],
+  'http/request': ['gateway'],
   'mandate/grant': ['delegation'],
   'mandate/delegate': ['delegation'],
   'credential/use': [],

@@ -64,7 +64,11 @@ export interface Tool extends ToolLabels {
   firstSeen: number;
 }
 
-export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'; command: string; args: string[] };
+/**
+ * How the gateway reaches a server: an MCP server over streamable HTTP or stdio, or
+ * (`http-api`) a plain HTTP API that agents call through `/proxy/<server>/…`.
+ */
+export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'; command: string; args: string[] } | { transport: 'http-api'; url: string };
 export interface Server {
   name: string;
   upstream: Upstream;

@@ -32,7 +32,8 @@ export class CallSpans {
   committed(events: readonly StoredAuditEvent[]): void {
     for (const event of events) {
       if (event.kind === 'decision') {
-        if (event.decision !== 'allow') this.#emit(event);
+        // A credential use has no result of its own: it is a span at its decision.
+        if (event.decision !== 'allow' || event.method === 'credential/use') this.#emit(event);
         else this.#wait(event);
       } else if (event.kind === 'result') {
         const decision = this.#take(event);

@@ -22,6 +22,7 @@ const AuditEventView = z.object({
   omitted: z.array(z.string()).nullable().describe('parts left out of an event too long for one ledger entry'),
   arguments: z.unknown().describe('of a decision on a request with arguments: a redacted, bounded copy of them (never the secrets)').optional(),
   secrets: z.array(z.string()).nullable().describe('the kinds of secret found (never their values): of a decision, redacted from its arguments; of a result, in the reply'),
+  credentials: z.array(z.string()).nullable().describe('the credentials injected into the upstream the request went to (of a credential/use decision, the one decided), by id; never a secret'),
 });
 
 const count = (value: string | null, fallback: number, max: number): number => {
@@ -36,6 +37,7 @@ const eventView = (e: StoredAuditEvent): z.infer<typeof AuditEventView> => ({
   policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs, request: e.request ?? null, shadow: e.shadow ?? null,
   caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null, omitted: e.omitted ?? null,
   ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null,
+  credentials: e.credentials ?? null,
 });
 
 const b64 = (hash: Uint8Array): string => Buffer.from(hash).toString('base64');

@@ -27,8 +27,11 @@ export const ToolView = z.object({
 });
 export const ServerView = z.object({
   name: z.string(),
-  upstream: z.union([z.object({ transport: z.literal('http'), url: z.string() }), z.object({ transport: z.literal('stdio'), command: z.string(), args: z.array(z.string()) })]),
-  resource: z.string().describe('the gateway resource URL to request task tokens for'),
+  upstream: z.union([
+    z.object({ transport: z.literal('http'), url: z.string() }), z.object({ transport: z.literal('stdio'), command: z.string(), args: z.array(z.string()) }),
+    z.object({ transport: z.literal('http-api'), url: z.string().describe('the base URL /proxy/<server>/<path> forwards to') }),
+  ]),
+  resource: z.string().describe('the gateway resource URL to request task tokens for (/mcp/<server>, or /proxy/<server> for an HTTP API)'),
   environment: z.enum(['dev', 'staging', 'prod']).nullable().describe('only agents of this environment may use it; null: any'),
   tools: z.array(ToolView),
   created_at: time,

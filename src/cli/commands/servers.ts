@@ -13,9 +13,9 @@ export function splitCommand(line: string): string[] {
 
 export const serverCommands: Command[] = [
   {
-    words: ['server', 'add'], usage: 'mandate server add <name> (--url URL | --command "CMD ARGS") [--environment dev|staging|prod] [--tool NAME=sensitivity,effect,egress]...',
-    summary: 'register an upstream MCP server; unlabelled tools get confidential,write,external',
-    options: { url: { type: 'string' }, command: { type: 'string' }, environment: { type: 'string' }, tool: { type: 'string', multiple: true } },
+    words: ['server', 'add'], usage: 'mandate server add <name> (--url URL [--kind mcp|http-api] | --command "CMD ARGS") [--environment dev|staging|prod] [--tool NAME=sensitivity,effect,egress]...',
+    summary: 'register an upstream MCP server (or, --kind http-api, an HTTP API for /proxy/<name>); unlabelled tools get confidential,write,external',
+    options: { url: { type: 'string' }, kind: { type: 'string' }, command: { type: 'string' }, environment: { type: 'string' }, tool: { type: 'string', multiple: true } },
     run: async (parsed, { api, out }) => {
       const url = optional(parsed, 'url');
       const command = optional(parsed, 'command');
@@ -23,7 +23,12 @@ export const serverCommands: Command[] = [
       const words = command === undefined ? [] : splitCommand(command);
       const tools = ((parsed.values.tool as string[] | undefined) ?? []).map(parseToolSpec);
       const environment = optional(parsed, 'environment');
-      const body = { name: positional(parsed, 0, 'the server name'), ...(url !== undefined ? { url } : { command: words[0], args: words.slice(1) }), ...(environment !== undefined ? { environment } : {}), tools };
+      const kind = optional(parsed, 'kind');
+      if (kind !== undefined && kind !== 'mcp' && kind !== 'http-api') throw new MandateError('usage', '--kind is mcp or http-api');
+      const body = {
+        name: positional(parsed, 0, 'the server name'), ...(url !== undefined ? { url, ...(kind !== undefined ? { kind } : {}) } : { command: words[0], args: words.slice(1) }),
+        ...(environment !== undefined ? { environment } : {}), tools,
+      };
       const answer = await (await api()).request<Record<string, unknown> & { tools: Array<Record<string, unknown>> }>('POST', '/api/v1/servers', body);
       out.record(answer, [['name', answer.name], ['resource', answer.resource], ['upstream', answer.upstream], ['environment', answer.environment ?? 'any'], ...answer.tools.map((t): [string, unknown] => [`tool ${String(t.name)}`, `${String(t.sensitivity)},${String(t.effect)},${String(t.egress)}`])]);
     },

@@ -1,0 +1,60 @@
+// The Cedar request for `credential/use`: principal = the agent, resource = the
+// credential (in its server), context = the mandate it acts under, what the
+// credential is injected into and the time (see policies/schema.cedarschema).
+import type { AuthorizationRequest, EntityRecord } from '../policy/engine.ts';
+import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
+import type { Agent, SealedCredential, Server } from '../store/types.ts';
+
+/** Who a credential would be used for, as the gateway authenticated them. */
+export interface CredentialCaller {
+  mandateId: string;
+  purpose: string;
+  person: string;
+  grantedAt: number;
+  expiresAt: number;
+  scope: string[];
+  /** The actor chain, current actor first. */
+  agents: string[];
+  agent: Agent;
+}
+
+/** The servers a scope names (`fs/read_file` → `fs`). */
+export const scopeServers = (scope: readonly string[]): string[] => [...new Set(scope.map((entry) => entry.slice(0, Math.max(0, entry.indexOf('/')))).filter((s) => s !== ''))].sort();
+
+/** `call`: what the credential is injected into, as a scope entry (`fs/*` for a whole session). */
+export function credentialUseRequest(caller: CredentialCaller, server: Server, credential: SealedCredential, call: string, now: number): AuthorizationRequest {
+  const resource: EntityRecord = {
+    uid: { type: 'Credential', id: credential.id },
+    attrs: { name: credential.name, server: credential.server, kind: 'static', inject: credential.injection.kind },
+    parents: [{ type: 'Server', id: server.name }],
+  };
+  return {
+    principal: { type: 'Agent', id: caller.agent.id },
+    action: 'credential/use',
+    resource: resource.uid,
+    context: {
+      mandate: caller.mandateId,
+      purpose: caller.purpose,
+      person: entityValue('Person', caller.person),
+      granted_at: caller.grantedAt,
+      expires_at: caller.expiresAt,
+      scope: caller.scope,
+      servers: scopeServers(caller.scope),
+      call,
+      server_environment: server.environment ?? '',
+      actors: caller.agents,
+      delegator: caller.agents[1] ?? '',
+      depth: Math.max(0, caller.agents.length - 1),
+      risk: 0,
+      time: timeContext(now),
+    },
+    entities: [
+      agentEntity(caller.agent),
+      // The request was authenticated with the grantor's mandate standing: active.
+      personEntity({ id: caller.person, status: 'active' }),
+      { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
+      resource,
+      actionEntity('credential/use'),
+    ],
+  };
+}
