@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { StoredAuditEvent } from '../src/audit/event.ts';
+import { explainLines } from '../src/audit/explain.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { GATEWAY_DENIED } from '../src/gateway/session.ts';
 import { exchange, grantScenario, startMandate, type Harness } from './harness.ts';
@@ -81,6 +83,9 @@ describe('a header credential on a streamable-HTTP upstream', () => {
     assert.deepEqual([use?.kind, use?.decision, use?.tool, use?.credentials, use?.policies, use?.mandate], ['decision', 'allow', 'remote-token', [headerCredential], ['mandate-covers-credential-server'], scenario.mandateId]);
     const calls = events.filter((e) => e.method === 'tools/call');
     assert.deepEqual(calls.map((e) => [e.kind, e.credentials]), [['decision', [headerCredential]], ['result', [headerCredential]]]);
+    const [decision, result] = await Promise.all(calls.map((e) => h.app.store.getAuditEvent(e.seq))) as StoredAuditEvent[];
+    const told = explainLines({ event: decision as StoredAuditEvent, decision, result, inclusion: { status: 'unavailable', message: 'not checked here' } });
+    assert.ok(told.includes(`  credential  ${headerCredential} (injected upstream by the gateway; the secret is never recorded)`), told.join('\n'));
   });
 });
 

@@ -4,7 +4,12 @@
 // forwarded, both bodies streamed and bounded, and every decision and result audited.
 // An answer that would hand the credential back to the agent is withheld.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { dpopProof } from '../src/client/agent-key.ts';
 import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
@@ -15,12 +20,14 @@ const SECRET = 'api-key-5e1f0b9a7c3d2e4f6a8b';
 let h: Harness;
 let api: RecordingServer;
 let credential: string;
+let work: string;
 
 type Event = Record<string, unknown> & { seq: number };
 const lastSeq = async (): Promise<number> => ((await h.api('GET', '/api/v1/audit/events?limit=1')).body.events as Event[])[0]?.seq ?? 0;
 const eventsAfter = async (seq: number): Promise<Event[]> => (await h.api('GET', `/api/v1/audit/events?after=${seq}&limit=200`)).body.events as Event[];
 
 before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'mandate-proxy-'));
   h = await startMandate();
   api = await startRecordingApi();
   const added = await h.api('POST', '/api/v1/servers', { body: { name: 'api', url: `${api.url}/v2`, kind: 'http-api' } });
@@ -31,6 +38,7 @@ before(async () => {
   credential = String(created.body.id);
 });
 after(async () => {
+  await rm(work, { recursive: true, force: true });
   await h.close();
   await api.close();
 });
@@ -63,6 +71,11 @@ async function call(who: Agent | null, method: string, path: string, init: { bod
   }
   const text = await response.text().catch((error: Error) => `broken: ${error.message}`);
   return { status: response.status, headers: response.headers, text, json: (() => { try { return JSON.parse(text) as Record<string, unknown>; } catch { return {}; } })() };
+}
+
+async function run(args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(process.execPath, [new URL('../bin/mandate.js', import.meta.url).pathname, ...args], { env });
+  return JSON.parse(stdout) as Record<string, unknown>;
 }
 
 /** The same, with the path exactly as written (no URL normalisation on the way). */
@@ -191,6 +204,23 @@ describe('the HTTP API proxy', () => {
       ['/status/404', 'error', 'upstream_status_404'], ['/header-back/x-api-key', 'denied', 'reply_carries_credential'],
       ['/echo-header/x-api-key', 'denied', 'reply_carries_credential'], ['/gzip-header/x-api-key', 'denied', 'reply_carries_credential'],
     ]);
+  });
+
+  it('is set up and used from the CLI: server add --kind http-api, and a task token for its proxy resource', async () => {
+    const env = { ...process.env, MANDATE_URL: h.url, MANDATE_TOKEN: h.adminToken };
+    const added = await run(['server', 'add', 'api2', '--url', `${api.url}/v3`, '--kind', 'http-api', '--json'], env);
+    assert.deepEqual([(added.upstream as { transport: string }).transport, added.resource], ['http-api', `${h.url}/proxy/api2`]);
+    const scenario = await grantScenario(h, { allow: ['api2/GET:/ping'] });
+    const keyFile = join(work, 'agent.json');
+    await writeFile(keyFile, JSON.stringify({ client_id: scenario.spiffeId, key: scenario.key.privateJwk }), { mode: 0o600 });
+    const issued = await run(['token', '--mandate-token', scenario.mandateToken, '--key-file', keyFile, '--json'], env);
+    assert.equal(issued.resource, `${h.url}/proxy/api2`);
+    const wrong = await call({ scenario, token: String(issued.access_token) }, 'GET', '/ping');
+    assert.deepEqual([wrong.status, wrong.json.code], [401, 'token_audience_mismatch'], 'a token for api2 is not one for api');
+    const target = `${h.url}/proxy/api2/ping`;
+    const answer = await fetch(target, { headers: { authorization: `DPoP ${String(issued.access_token)}`, dpop: dpopProof(scenario.key, 'GET', target, String(issued.access_token)) } });
+    assert.equal(answer.status, 200);
+    assert.equal(((await answer.json()) as { path: string }).path, '/v3/ping');
   });
 
   it('refuses an HTTP API server with a stdio credential, and an MCP server behind /proxy', async () => {

@@ -75,7 +75,8 @@ export function explainLines({ event, decision: givenDecision, result: givenResu
     if (decided.shadow) lines.push(`  shadow policies would have decided ${decided.shadow.decision}${decided.shadow.policies.length ? ` by ${decided.shadow.policies.join(', ')}` : ''} (recorded, not enforced)`);
   }
   lines.push('  approval    none recorded');
-  lines.push('  credential  none recorded');
+  const credentials = [...new Set([...(event.credentials ?? []), ...(decided?.credentials ?? []), ...(result?.credentials ?? [])])];
+  lines.push(`  credential  ${credentials.length > 0 ? `${credentials.join(', ')} (injected upstream by the gateway; the secret is never recorded)` : 'none recorded'}`);
 
   lines.push('', 'What came of it');
   if (event.kind === 'token') lines.push(`  ${event.outcome ?? '?'}${event.latencyMs === null ? '' : ` in ${event.latencyMs} ms`}`);

@@ -29,7 +29,9 @@ export const tokenCommands: Command[] = [
       if (resource === undefined) {
         const servers = optional(parsed, 'server') !== undefined ? [optional(parsed, 'server') as string] : serversInMandateToken(mandateToken);
         if (servers.length !== 1) throw new MandateError('usage', 'the mandate covers several servers: choose one with --server NAME');
-        resource = `${metadata.issuer}/mcp/${servers[0]}`;
+        // An HTTP API's resource is its proxy's: its protected-resource metadata is there (public).
+        const proxied = await client.request('GET', `/.well-known/oauth-protected-resource/proxy/${encodeURIComponent(servers[0] as string)}`, undefined, { auth: false }).then(() => true, () => false);
+        resource = `${metadata.issuer}/${proxied ? 'proxy' : 'mcp'}/${servers[0]}`;
       }
       const params: Record<string, string> = {
         grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
