@@ -54,7 +54,7 @@ async function call(method: string, path: string, body?: unknown, token: string 
   const response = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   keep(`${method} ${path} → ${response.status}`, `${[...response.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n${text}`);
-  let parsed: Record<string, unknown> = {};
+  let parsed: Record<string, unknown>;
   try {
     parsed = text ? JSON.parse(text) as Record<string, unknown> : {};
   } catch {
