@@ -16,6 +16,7 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
+import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
@@ -242,9 +243,7 @@ export class Gateway {
       countCall: { mandateId, now },
       event: (count) => {
         if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked }, credentials);
-        counted = count === 'exhausted'
-          ? { allow: false, code: 'mandate_exhausted', message: `denied: mandate ${mandateId} has used all its calls` }
-          : { allow: false, code: 'mandate_not_active', message: `denied: mandate ${mandateId} is no longer active` };
+        counted = { allow: false, ...callCountRefusal(count, mandateId) };
         return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash, ...asked }, credentials);
       },
     });

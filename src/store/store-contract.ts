@@ -26,8 +26,8 @@ export const agent = (name: string, owner: string, overrides: Partial<Agent> = {
 });
 
 export const mandate = (id: string, agentId: string, grantor: string, overrides: Partial<Mandate> = {}): Mandate => ({
-  id, grantor, agentId, parentId: null, purpose: 'a task', scope: ['fs/read_file'], notBefore: NOW, expiresAt: NOW + 900, maxCalls: null, callsUsed: 0,
-  state: 'active', reason: null, createdAt: NOW, endedAt: null, ...overrides,
+  id, grantor, agentId, parentId: null, depth: 0, chain: [], purpose: 'a task', scope: ['fs/read_file'], notBefore: NOW, expiresAt: NOW + 900, maxCalls: null, callsUsed: 0,
+  state: 'active', reason: null, createdAt: NOW, endedAt: null, endedBy: null, ...overrides,
 });
 
 const KEY = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' };
@@ -271,6 +271,50 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.deepEqual(await store.endMandatesOf({ grantor: 'bob' }, 'revoked', null, NOW + 6), []);
       });
 
+      it('keeps a sub-delegation\'s place in its chain', async () => {
+        const child = mandate('mnd_child', bot.id, 'alice', { parentId: 'mnd_root', depth: 1, chain: ['spiffe://mandate.test/agent/planner'] });
+        await store.createMandate(mandate('mnd_root', bot.id, 'alice'));
+        await store.createMandate(child);
+        assert.deepEqual(await store.getMandate('mnd_child'), child);
+      });
+
+      it('ends a mandate with everything delegated below it, in one step, naming who ended it', async () => {
+        // root → a → a1 → a11, root → b; an unrelated mandate stays.
+        const other = await withAgent('other');
+        await store.createMandate(mandate('mnd_root', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_a', other.id, 'alice', { parentId: 'mnd_root', depth: 1, createdAt: NOW + 1 }));
+        await store.createMandate(mandate('mnd_b', other.id, 'alice', { parentId: 'mnd_root', depth: 1, createdAt: NOW + 2 }));
+        await store.createMandate(mandate('mnd_a1', bot.id, 'alice', { parentId: 'mnd_a', depth: 2, createdAt: NOW + 3 }));
+        await store.createMandate(mandate('mnd_a11', other.id, 'alice', { parentId: 'mnd_a1', depth: 3, createdAt: NOW + 4, state: 'completed', endedAt: NOW + 4 }));
+        await store.createMandate(mandate('mnd_a12', other.id, 'alice', { parentId: 'mnd_a1', depth: 3, createdAt: NOW + 5 }));
+        await store.createMandate(mandate('mnd_other', bot.id, 'alice', { createdAt: NOW + 6 }));
+        const ended = await store.endMandate('mnd_root', 'revoked', 'task cancelled', NOW + 10, 'person alice');
+        assert.equal(ended?.endedBy, 'person alice');
+        assert.deepEqual((await store.listMandates({ state: 'revoked' })).map((m) => [m.id, m.reason, m.endedAt, m.endedBy]).sort(), [
+          ['mnd_a', 'task cancelled', NOW + 10, 'person alice'], ['mnd_a1', 'task cancelled', NOW + 10, 'person alice'], ['mnd_a12', 'task cancelled', NOW + 10, 'person alice'],
+          ['mnd_b', 'task cancelled', NOW + 10, 'person alice'], ['mnd_root', 'task cancelled', NOW + 10, 'person alice'],
+        ]);
+        assert.equal((await store.getMandate('mnd_a11'))?.state, 'completed', 'what had ended keeps its end');
+        assert.equal((await store.getMandate('mnd_other'))?.state, 'active');
+        // Ending a middle link ends only what is below it.
+        await store.createMandate(mandate('mnd_r2', bot.id, 'alice', { createdAt: NOW + 20 }));
+        await store.createMandate(mandate('mnd_c', other.id, 'alice', { parentId: 'mnd_r2', depth: 1, createdAt: NOW + 21 }));
+        await store.createMandate(mandate('mnd_c1', bot.id, 'alice', { parentId: 'mnd_c', depth: 2, createdAt: NOW + 22 }));
+        assert.deepEqual(await store.endMandates({ id: 'mnd_c' }, 'completed', 'done', NOW + 30), ['mnd_c', 'mnd_c1']);
+        assert.equal((await store.getMandate('mnd_r2'))?.state, 'active');
+      });
+
+      it('ends the mandates on a server, or all of them (the kill switch)', async () => {
+        await store.createMandate(mandate('mnd_fs', bot.id, 'alice', { scope: ['fs/read_file'] }));
+        await store.createMandate(mandate('mnd_fsx', bot.id, 'alice', { scope: ['fsx/read_file'], createdAt: NOW + 1 }));
+        await store.createMandate(mandate('mnd_both', bot.id, 'alice', { scope: ['git/log', 'fs/*'], createdAt: NOW + 2 }));
+        await store.createMandate(mandate('mnd_below', bot.id, 'alice', { scope: ['git/log'], parentId: 'mnd_both', depth: 1, createdAt: NOW + 3 }));
+        assert.deepEqual(await store.endMandates({ server: 'fs' }, 'revoked', 'server compromised', NOW + 5, 'admin'), ['mnd_fs', 'mnd_both', 'mnd_below']);
+        assert.equal((await store.getMandate('mnd_fsx'))?.state, 'active', 'a server whose name starts the same is another server');
+        assert.deepEqual(await store.endMandates({ all: true }, 'revoked', 'kill switch', NOW + 6, 'admin'), ['mnd_fsx']);
+        assert.deepEqual((await store.listMandates({ state: 'active' })), []);
+      });
+
       it('counts calls against the budget, atomically with the checks', async () => {
         await store.createMandate(mandate('mnd_budget', bot.id, 'alice', { maxCalls: 2 }));
         assert.equal(await store.consumeCall('mnd_budget', NOW), 'ok');
@@ -284,6 +328,27 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(await store.consumeCall('mnd_free', NOW), 'not_active');
         assert.equal(await store.consumeCall('mnd_none', NOW), 'not_active');
         assert.equal((await store.getMandate('mnd_free'))?.callsUsed, 1);
+      });
+
+      it('counts a delegated call against every mandate above it, all or none', async () => {
+        const other = await withAgent('other');
+        await store.createMandate(mandate('mnd_top', bot.id, 'alice', { maxCalls: 3 }));
+        await store.createMandate(mandate('mnd_mid', other.id, 'alice', { parentId: 'mnd_top', depth: 1, maxCalls: 3, createdAt: NOW + 1 }));
+        await store.createMandate(mandate('mnd_low', bot.id, 'alice', { parentId: 'mnd_mid', depth: 2, maxCalls: 2, createdAt: NOW + 2 }));
+        await store.createMandate(mandate('mnd_twin', other.id, 'alice', { parentId: 'mnd_top', depth: 1, maxCalls: 3, createdAt: NOW + 3 }));
+        const used = async () => Promise.all(['mnd_top', 'mnd_mid', 'mnd_low', 'mnd_twin'].map(async (id) => (await store.getMandate(id))?.callsUsed));
+        assert.equal(await store.consumeCall('mnd_low', NOW), 'ok');
+        assert.deepEqual(await used(), [1, 1, 1, 0]);
+        assert.equal(await store.consumeCall('mnd_twin', NOW), 'ok');
+        assert.equal(await store.consumeCall('mnd_low', NOW), 'ok');
+        assert.deepEqual(await used(), [3, 2, 2, 1], 'the root has spent its three calls, through two children');
+        assert.equal(await store.consumeCall('mnd_twin', NOW), 'parent_exhausted', 'a sibling cannot spend what the root no longer has');
+        assert.equal(await store.consumeCall('mnd_low', NOW), 'exhausted');
+        assert.deepEqual(await used(), [3, 2, 2, 1], 'a refused call counts nowhere');
+        await store.createMandate(mandate('mnd_top2', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_kid', other.id, 'alice', { parentId: 'mnd_top2', depth: 1, createdAt: NOW + 4 }));
+        await store.endMandate('mnd_top2', 'completed', null, NOW);
+        assert.equal(await store.consumeCall('mnd_kid', NOW), 'not_active', 'ended with its parent');
       });
 
       it('counts a call exactly when its audit event is recorded, in one transaction', async () => {

@@ -110,9 +110,15 @@ export interface CredentialRewrap {
 export type MandateState = 'active' | 'completed' | 'revoked' | 'expired';
 export interface Mandate {
   id: string;
+  /** The person whose authority it is: the root grantor, also of every sub-delegation below. */
   grantor: string;
   agentId: string;
+  /** The mandate it was sub-delegated from (null: a person's own grant). */
   parentId: string | null;
+  /** 0 for a person's own grant, one more per sub-delegation. */
+  depth: number;
+  /** The SPIFFE IDs of the agents that delegated down to this one, nearest first (empty at depth 0). */
+  chain: string[];
   purpose: string;
   /** Allowed actions, each `<server>/<tool>` or `<server>/*`. */
   scope: string[];
@@ -124,7 +130,12 @@ export interface Mandate {
   reason: string | null;
   createdAt: number;
   endedAt: number | null;
+  /** Who ended it (`admin`, `person alice`, `agent spiffe://…`, `system`), when it was ended by someone. */
+  endedBy: string | null;
 }
+
+/** Which active mandates to end: one (by id), those an agent holds, a person granted, on a server, or all. */
+export type MandateSelector = { id: string } | { agentId: string } | { grantor: string } | { server: string } | { all: true };
 
 export type SigningKeyState = 'next' | 'current' | 'retiring';
 export interface SigningKey {
@@ -155,7 +166,9 @@ export interface MandateFilter {
 }
 
 /** The outcome of counting one call against a mandate's budget. */
-export type CallCount = 'ok' | 'not_active' | 'exhausted';
+/** The outcome of counting one call against a mandate's budget (and those of the mandates above it). */
+export type CallCount = 'ok' | 'not_active' | 'exhausted' | 'parent_not_active' | 'parent_exhausted';
+
 
 export interface AuditTreeHead {
   size: number;
@@ -213,10 +226,18 @@ export interface Store {
   createMandate(mandate: Mandate): Promise<void>;
   getMandate(id: string): Promise<Mandate | null>;
   listMandates(filter?: MandateFilter): Promise<Mandate[]>;
-  /** Ends the mandate if it is still active; returns it as ended, or null if it was not active. */
-  endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number): Promise<Mandate | null>;
-  /** Ends every active mandate held by the agent or granted by the person; returns their ids. */
-  endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number): Promise<string[]>;
+  /**
+   * Ends the mandate if it is still active, and every active mandate delegated below it,
+   * in one transaction; returns it as ended, or null if it was not active.
+   */
+  endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by?: string | null): Promise<Mandate | null>;
+  /** Ends every active mandate held by the agent or granted by the person, and what was delegated below them; returns their ids. */
+  endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number, by?: string | null): Promise<string[]>;
+  /**
+   * Ends the selected active mandates and every active mandate delegated below them, in
+   * one transaction. Returns the ids ended: the selected first, then their descendants.
+   */
+  endMandates(selector: MandateSelector, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by?: string | null): Promise<string[]>;
   /**
    * Counts one call against the mandate, atomically with the checks that it is active,
    * not expired and under its budget; says which check failed otherwise.

@@ -16,6 +16,7 @@ import { MandateError, notFound } from '../../errors.ts';
 import type { ReplayCache } from '../../identity/replay-cache.ts';
 import type { TokenService } from '../../identity/tokens.ts';
 import type { PolicyEngine } from '../../policy/engine.ts';
+import { callCountRefusal } from '../call-count.ts';
 import type { Server, Store } from '../../store/types.ts';
 import { mapArguments } from '../arguments.ts';
 import { challenge } from '../protected-resource.ts';
@@ -174,8 +175,8 @@ export class HttpProxy {
       countCall: { mandateId, now },
       event: (count) => {
         if (count === 'ok') return this.#event(this.#fields(server, request, { kind: 'decision', decision: 'allow', ...fields }, [], kept.found));
-        const code = count === 'exhausted' ? 'mandate_exhausted' : 'mandate_not_active';
-        refused = new MandateError(code, count === 'exhausted' ? `denied: mandate ${mandateId} has used all its calls` : `denied: mandate ${mandateId} is no longer active`, { status: 403 });
+        const { code, message } = callCountRefusal(count, mandateId);
+        refused = new MandateError(code, message, { status: 403 });
         return this.#event(this.#fields(server, request, { kind: 'decision', decision: 'deny', reason: code, outcome: 'denied', ...fields }, [], kept.found));
       },
     }).catch((error: Error) => {

@@ -159,6 +159,16 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     `,
   },
   {
+    version: 7,
+    name: 'mandates: delegation chains (depth, the delegating agents, who ended it) and a parent index for cascading revocation',
+    sql: `
+      ALTER TABLE mandates ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE mandates ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE mandates ADD COLUMN ended_by TEXT;
+      CREATE INDEX mandates_parent ON mandates (parent_id) WHERE parent_id IS NOT NULL;
+    `,
+  },
+  {
     version: 8,
     name: 'credentials: sealed secrets bound to servers, each with its data key wrapped by a key-encryption key',
     // The key-encryption key is never stored: kek_id only names the one a data key is wrapped with.

@@ -31,6 +31,7 @@ export const toMandate = (r: Row): Mandate => ({
   id: String(r.id), grantor: String(r.grantor), agentId: String(r.agent_id), parentId: strOrNull(r.parent_id), purpose: String(r.purpose),
   scope: parse<string[]>(r.scope), notBefore: num(r.not_before), expiresAt: num(r.expires_at), maxCalls: numOrNull(r.max_calls),
   callsUsed: num(r.calls_used), state: r.state as MandateState, reason: strOrNull(r.reason), createdAt: num(r.created_at), endedAt: numOrNull(r.ended_at),
+  depth: num(r.depth ?? 0), chain: r.chain === undefined || r.chain === null ? [] : parse<string[]>(r.chain), endedBy: strOrNull(r.ended_by),
 });
 export const toSigningKey = (r: Row): SigningKey => ({
   kid: String(r.kid), alg: 'ES256', publicJwk: parse(r.public_jwk), privateJwk: parse(r.private_jwk),

@@ -11,7 +11,7 @@ import type { HashPosition } from '../../audit/merkle/hash-store.ts';
 import type { IncrementalTree } from '../../audit/merkle/incremental-tree.ts';
 import type {
   Agent, AgentStatus, AuditEntry, AuditTreeHead, CallCount, EnrollmentGrant, EnrollmentResult, IdentityProvider, Mandate, MandateFilter, MandateState,
-  Person, PersonStatus, Server, SigningKey, StoredCheckpoint, Store, Tool,
+  MandateSelector, Person, PersonStatus, Server, SigningKey, StoredCheckpoint, Store, Tool,
 } from '../types.ts';
 import type { CredentialRewrap, SealedCredential } from '../types.ts';
 import { CredentialTables } from './credential-tables.ts';
@@ -23,6 +23,15 @@ import {
 
 /** How hard a commit is pushed to disk before it is acknowledged (see the header). */
 export type SqliteSynchronous = 'normal' | 'full';
+
+/** The WHERE clause (and its parameter) that selects mandates for endMandates. */
+function selectMandates(selector: MandateSelector): [string, SQLInputValue[]] {
+  if ('id' in selector) return ['id = ?', [selector.id]];
+  if ('agentId' in selector) return ['agent_id = ?', [selector.agentId]];
+  if ('grantor' in selector) return ['grantor = ?', [selector.grantor]];
+  if ('server' in selector) return ["EXISTS (SELECT 1 FROM json_each(scope) WHERE substr(value, 1, length(?) + 1) = ? || '/')", [selector.server, selector.server]];
+  return ['1 = 1', []];
+}
 
 const toAuditEvent = (r: Row): StoredAuditEvent => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) });
 
@@ -288,8 +297,8 @@ export class SqliteStore implements Store {
 
   async createMandate(m: Mandate): Promise<void> {
     this.#run(
-      'INSERT INTO mandates (id, grantor, agent_id, parent_id, purpose, scope, not_before, expires_at, max_calls, calls_used, state, reason, created_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      m.id, m.grantor, m.agentId, m.parentId, m.purpose, json(m.scope), m.notBefore, m.expiresAt, m.maxCalls, m.callsUsed, m.state, m.reason, m.createdAt, m.endedAt,
+      'INSERT INTO mandates (id, grantor, agent_id, parent_id, depth, chain, purpose, scope, not_before, expires_at, max_calls, calls_used, state, reason, created_at, ended_at, ended_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      m.id, m.grantor, m.agentId, m.parentId, m.depth, json(m.chain), m.purpose, json(m.scope), m.notBefore, m.expiresAt, m.maxCalls, m.callsUsed, m.state, m.reason, m.createdAt, m.endedAt, m.endedBy,
     );
   }
 
@@ -310,39 +319,72 @@ export class SqliteStore implements Store {
     return this.#all(`SELECT * FROM mandates ${clause} ORDER BY created_at, id`, ...params).map(toMandate);
   }
 
-  async endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number): Promise<Mandate | null> {
-    const changed = this.#run("UPDATE mandates SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state = 'active'", state, reason, now, id);
-    return changed === 1 ? this.getMandate(id) : null;
+  async endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by: string | null = null): Promise<Mandate | null> {
+    const ended = await this.endMandates({ id }, state, reason, now, by);
+    return ended[0] === id ? this.getMandate(id) : null;
   }
 
-  async endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number): Promise<string[]> {
-    const [column, value] = 'agentId' in filter ? ['agent_id', filter.agentId] : ['grantor', filter.grantor];
+  async endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number, by: string | null = null): Promise<string[]> {
+    return this.endMandates(filter, state, reason, now, by);
+  }
+
+  async endMandates(selector: MandateSelector, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by: string | null = null): Promise<string[]> {
+    const [where, param] = selectMandates(selector);
     return this.#transaction(() => {
-      const ids = this.#all(`SELECT id FROM mandates WHERE ${column} = ? AND state = 'active'`, value as string).map((r) => String(r.id));
-      this.#run(`UPDATE mandates SET state = ?, reason = ?, ended_at = ? WHERE ${column} = ? AND state = 'active'`, state, reason, now, value);
-      return ids;
+      const selected = this.#all(`SELECT id FROM mandates WHERE state = 'active' AND ${where} ORDER BY created_at, id`, ...param).map((r) => String(r.id));
+      if (selected.length === 0) return [];
+      const ids = new Set(selected);
+      // Everything delegated below them, through ended mandates too (they may have ended before cascading existed).
+      const below = 'all' in selector ? [] : this.#all(
+        `WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT m.id FROM mandates m JOIN tree t ON m.parent_id = t.id)
+         SELECT m.id FROM mandates m JOIN tree t ON m.id = t.id WHERE m.state = 'active' ORDER BY m.depth, m.created_at, m.id`, json(selected),
+      ).map((r) => String(r.id)).filter((id) => !ids.has(id));
+      const all = [...selected, ...below];
+      this.#run(`UPDATE mandates SET state = ?, reason = ?, ended_at = ?, ended_by = ? WHERE state = 'active' AND id IN (SELECT value FROM json_each(?))`, state, reason, now, by, json(all));
+      return all;
     });
   }
 
   async consumeCall(id: string, now: number): Promise<CallCount> {
-    return this.#countCall(id, now);
+    return this.#transaction(() => this.#countCall(id, now));
   }
 
+  /**
+   * Counts a call against the mandate and every mandate above it: a sub-agent's calls
+   * are spent from its delegator's budget too, so delegating cannot multiply a budget.
+   * All are counted or none (a link that cannot count undoes those counted before it).
+   */
   #countCall(id: string, now: number): CallCount {
-    const key = `mandate:${id}`;
-    const counted = this.#statement(
-      "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING *",
-    ).get(id, now) as Row | undefined;
-    // The counted row, as it now is, is what is remembered: the next request is
-    // resolved from memory instead of reading the row again.
-    if (counted) {
-      this.#memo.set(key, Object.freeze(toMandate(counted)));
-      return 'ok';
+    const counted: string[] = [];
+    let outcome: CallCount = 'ok';
+    for (let link: string | null = id; link !== null;) {
+      const row = this.#statement(
+        "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING *",
+      ).get(link, now) as Row | undefined;
+      if (!row) {
+        const why = this.#uncountable(link, now);
+        outcome = link === id ? why : why === 'exhausted' ? 'parent_exhausted' : 'parent_not_active';
+        break;
+      }
+      counted.push(link);
+      // The counted row, as it now is, is what is remembered: the next request is
+      // resolved from memory instead of reading the row again.
+      this.#memo.set(`mandate:${link}`, Object.freeze(toMandate(row)));
+      link = row.parent_id === null ? null : String(row.parent_id);
     }
-    this.#memo.delete(key);
-    const row = this.#get('SELECT state, expires_at, max_calls, calls_used FROM mandates WHERE id = ?', id);
-    if (!row || row.state !== 'active' || num(row.expires_at) <= now) return 'not_active';
-    return 'exhausted';
+    if (outcome === 'ok') return 'ok';
+    for (const link of counted) {
+      this.#statement('UPDATE mandates SET calls_used = calls_used - 1 WHERE id = ?').run(link);
+      this.#memo.delete(`mandate:${link}`);
+    }
+    return outcome;
+  }
+
+  /** Why a mandate could not count a call: gone, ended or expired, or its budget spent. */
+  #uncountable(id: string, now: number): CallCount {
+    this.#memo.delete(`mandate:${id}`);
+    const row = this.#get('SELECT state, expires_at FROM mandates WHERE id = ?', id);
+    return !row || row.state !== 'active' || num(row.expires_at) <= now ? 'not_active' : 'exhausted';
   }
 
   async expireMandates(now: number): Promise<string[]> {
