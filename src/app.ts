@@ -114,7 +114,7 @@ export async function createApp(config: Config): Promise<App> {
       people: new People(store, tokens, external, config.personTokenTtl),
       agents: new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl }),
       catalog: new Catalog(store),
-      mandates: new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }),
+      mandates: new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit),
       tokenEndpoint: new TokenEndpoint(store, tokens, replay, {
         issuer: url.issuer,
         tokenEndpoint: url.token,
@@ -125,7 +125,8 @@ export async function createApp(config: Config): Promise<App> {
         dpopMaxAge: config.dpopMaxAge,
         clockTolerance: config.clockTolerance,
         notBefore: startedAt,
-      }),
+        maxDelegationDepth: config.maxDelegationDepth,
+      }, policy),
       introspection: new Introspection(store, tokens),
       gateway,
       proxy,

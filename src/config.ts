@@ -38,6 +38,8 @@ export interface Config {
   kekFile: string | null;
   /** The key-encryption key being replaced, accepted to unwrap only, during a rotation (MANDATE_KEK_PREVIOUS_FILE). */
   kekPreviousFile: string | null;
+  /** How deep a mandate may be sub-delegated: 1 lets an agent delegate once, 0 not at all. */
+  maxDelegationDepth: number;
 }
 
 export const DEFAULTS = {
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new MandateError('invalid_config', `MANDATE_BLOCK_SECRET_REPLIES must be true or false, got ${env.MANDATE_BLOCK_SECRET_REPLIES}`);
   }
   const blockSecretReplies = overrides.blockSecretReplies ?? block === 'true';
+  const maxDelegationDepth = overrides.maxDelegationDepth ?? wholeNumber(env, 'MANDATE_MAX_DELEGATION_DEPTH', 3, 0, 16);
   const auditOrigin = overrides.auditOrigin ?? env.MANDATE_AUDIT_ORIGIN ?? null;
   if (auditOrigin !== null && !/^[!-*,-~]{1,255}$/.test(auditOrigin)) {
     throw new MandateError('invalid_config', `MANDATE_AUDIT_ORIGIN must be one word of printable characters without "+" (e.g. audit.example.com/mandate), got ${JSON.stringify(auditOrigin)}`);
@@ -127,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     blockSecretReplies,
     kekFile: overrides.kekFile !== undefined ? overrides.kekFile : env.MANDATE_KEK_FILE ? resolve(env.MANDATE_KEK_FILE) : null,
     kekPreviousFile: overrides.kekPreviousFile !== undefined ? overrides.kekPreviousFile : env.MANDATE_KEK_PREVIOUS_FILE ? resolve(env.MANDATE_KEK_PREVIOUS_FILE) : null,
+    maxDelegationDepth,
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

@@ -128,7 +128,6 @@ interface Case {
 
 /** Policies a case needs beside the example (a permit the example narrows). */
 const ALSO: Record<string, string> = {
-  'delegation-at-most-two-deep': '@id("agents-may-delegate-their-own") permit (principal, action == Action::"mandate/delegate", resource) when { resource.agent == principal };',
 };
 
 const ok = (request: AuthorizationRequest, name = 'allowed'): Case => ({ name, request, expect: 'allow', policies: ['mandate-names-tool'] });
@@ -221,7 +220,7 @@ const CASES: Record<string, Case[]> = {
     no(call('fs/read_file', {}, { agents: ['spiffe://mandate.local/agent/dev-bot', 'spiffe://mandate.local/agent/a', 'spiffe://mandate.local/agent/b'] }), 'at-most-one-sub-agent', 'two'),
   ],
   'delegation-at-most-two-deep': [
-    { name: 'depth 2', request: delegate(2), expect: 'allow', policies: ['agents-may-delegate-their-own'] },
+    { name: 'depth 2', request: delegate(2), expect: 'allow', policies: ['agent-may-delegate-to-a-sibling'] },
     { name: 'depth 3', request: delegate(3), expect: 'deny', policies: ['delegation-at-most-two-deep'] },
     { name: 'an ended parent', request: delegate(1, 'revoked'), expect: 'deny', policies: ['delegation-at-most-two-deep'] },
   ],

@@ -60,7 +60,15 @@ async function connect(allow: string[]): Promise<{ client: Client; scenario: Sce
 
 type Event = Record<string, unknown> & { seq: number; kind: string };
 const lastSeq = async (): Promise<number> => ((await h.api('GET', '/api/v1/audit/events?limit=1')).body.events as Event[])[0]?.seq ?? 0;
-const eventsAfter = async (seq: number): Promise<Event[]> => (await h.api('GET', `/api/v1/audit/events?after=${seq}&limit=1000`)).body.events as Event[];
+const eventsAfter = async (seq: number): Promise<Event[]> => {
+  const all: Event[] = [];
+  for (let after = seq; ;) {
+    const page = (await h.api('GET', `/api/v1/audit/events?after=${after}&limit=1000`)).body.events as Event[];
+    all.push(...page);
+    if (page.length < 1000) return all;
+    after = page[page.length - 1]!.seq;
+  }
+};
 
 async function until(done: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -97,11 +97,13 @@ describe('mandate state', () => {
     expectError(await exchange(h, t), 'invalid_grant', 'mandate_not_active');
   });
 
-  it('refuses once the grantor is deactivated', async () => {
+  it('refuses once the grantor is deactivated: their mandates were revoked with them', async () => {
     await h.api('POST', '/api/v1/users', { body: { id: 'dave' } });
     const t = await grantScenario(h, { person: 'dave' });
     assert.equal((await h.api('POST', '/api/v1/users/dave/deactivate')).status, 200);
-    expectError(await exchange(h, t), 'invalid_grant', 'grantor_inactive');
+    expectError(await exchange(h, t), 'invalid_grant', 'mandate_not_active');
+    const mandate = await h.app.store.getMandate(t.mandateId);
+    assert.deepEqual([mandate?.state, mandate?.reason, mandate?.endedBy], ['revoked', 'grantor deactivated', 'admin']);
   });
 
   it('caps the task token at the mandate expiry', async () => {

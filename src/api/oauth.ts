@@ -58,9 +58,11 @@ function requiredToken(form: URLSearchParams): string {
 
 /** The audit record of one token request at /oauth/token: who asked, for which server and mandate, and what came of it. */
 function tokenEvent(seen: TokenRequestSeen, what: { decision: 'allow' | 'deny'; reason: string | null; outcome: 'ok' | 'denied'; scope?: string }, started: number): AuditEvent {
+  // A sub-delegation names the agent receiving the child first, then the one delegating.
+  const agents = [...(seen.delegate ? [seen.delegate] : []), ...(seen.agent ? [seen.agent] : [])];
   return {
-    kind: 'token', time: Date.now(), server: seen.server ?? '', person: seen.person ?? null, agents: seen.agent ? [seen.agent] : [], mandate: seen.mandate ?? null,
-    purpose: seen.purpose ?? null, method: 'token-exchange', tool: null, argumentsDigest: null, decision: what.decision, reason: what.reason,
+    kind: 'token', time: Date.now(), server: seen.server ?? '', person: seen.person ?? null, agents, mandate: seen.mandate ?? null,
+    purpose: seen.purpose ?? null, method: seen.delegate ? 'mandate/delegate' : 'token-exchange', tool: null, argumentsDigest: null, decision: what.decision, reason: what.reason,
     policies: [], policySetHash: null, outcome: what.outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
   };
 }

@@ -6,8 +6,11 @@ import { createHash } from 'node:crypto';
 import type { AuthorizationRequest } from '../policy/engine.ts';
 import type { SecretKind } from './redact.ts';
 
-/** authentication: a refused request at the gateway; token: a task token issued or refused at /oauth/token. */
-export type AuditKind = 'authentication' | 'token' | 'decision' | 'result' | 'evaluation';
+/**
+ * authentication: a refused request at the gateway; token: a task token issued or
+ * refused at /oauth/token (or a sub-delegation); revocation: mandates ended, by whom.
+ */
+export type AuditKind = 'authentication' | 'token' | 'decision' | 'result' | 'evaluation' | 'revocation';
 
 export interface AuditEvent {
   kind: AuditKind;
@@ -54,9 +57,12 @@ export interface AuditEvent {
   credentials?: string[];
   /** Of a decision a shadow policy could apply to: the decision with shadow policies enforced. Recorded, never enforced. */
   shadow?: { decision: 'allow' | 'deny'; policies: string[]; errors: string[] };
-  /** Of an `evaluation` (an AuthZEN query by another enforcement point): who asked, e.g. `admin`, `person alice`. */
+  /** Of an `evaluation` (an AuthZEN query by another enforcement point) or a `revocation`: who asked, e.g. `admin`, `person alice`. */
   caller?: string;
-  /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`). */
+  /** Of a `revocation`: the mandates it ended (at most 1,000 per event), and how many it ended in all when more. */
+  mandates?: string[];
+  total?: number;
+  /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`); of a `revocation`, what was revoked (`agent agt_…`). */
   subject?: string;
   resource?: string;
 }

@@ -131,7 +131,7 @@ interface Additions {
 export function toOcsf(event: StoredAuditEvent, options: OcsfOptions): OcsfRecord {
   switch (event.kind) {
     case 'authentication': case 'token': return authentication(event, options);
-    case 'decision': case 'result': case 'evaluation': return apiActivity(event, options);
+    case 'decision': case 'result': case 'evaluation': case 'revocation': return apiActivity(event, options);
     default: throw new MandateError('audit_event_unmappable', `audit event ${event.seq} is of kind ${JSON.stringify((event as { kind: unknown }).kind)}, which has no OCSF mapping`);
   }
 }
@@ -231,6 +231,8 @@ function classification<C extends Class>(cls: C, activity: Activity, event: Stor
  */
 function apiActivityOf(event: StoredAuditEvent): Activity {
   if (event.kind === 'evaluation') return activity(API_ACTIVITY.other, 'Evaluate');
+  // Ending mandates changes their state: an update of them.
+  if (event.kind === 'revocation') return activity(API_ACTIVITY.update, event.method === 'mandate/complete' ? 'Complete' : 'Revoke');
   const method = event.method;
   if (method === null) return activity(API_ACTIVITY.unknown);
   if (method === 'tools/call') return activity(API_ACTIVITY.other, 'Call Tool');
@@ -362,6 +364,7 @@ function messageOf(event: StoredAuditEvent): string {
   switch (event.kind) {
     case 'authentication': return `${event.decision === 'allow' ? 'accepted' : 'refused'} a task token at ${event.server}${why}`;
     case 'token': return `${event.decision === 'allow' ? 'issued' : 'refused'} a task token${event.server ? ` for ${event.server}` : ''}${why}`;
+    case 'revocation': return `${event.caller ?? 'someone'} ${event.method === 'mandate/complete' ? 'completed' : 'revoked'} ${event.subject ?? 'mandates'}: ${event.total ?? event.mandates?.length ?? 0} mandate(s) ended${why}`;
     case 'decision': return `${event.decision === 'allow' ? 'allowed' : 'denied'} ${target} on ${event.server}${why}`;
     case 'result': return `${target} on ${event.server} ended ${event.outcome ?? 'unknown'}${why}`;
     case 'evaluation': return `AuthZEN evaluation for ${event.caller ?? 'an unknown caller'}: ${event.decision ?? 'no decision'} ${event.method ?? 'an action'} on ${event.resource ?? 'a resource'}${why}`;

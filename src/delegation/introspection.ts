@@ -23,7 +23,30 @@ export async function mandateStanding(store: Store, claims: Record<string, unkno
   const grantor = await store.getPerson(mandate.grantor);
   if (!grantor || grantor.status !== 'active') return { active: false, reason: 'grantor_inactive', mandate, agent };
   if (mandate.maxCalls !== null && mandate.callsUsed >= mandate.maxCalls) return { active: false, reason: 'mandate_exhausted', mandate, agent };
+  const above = await delegationStanding(store, mandate, now);
+  if (above) return { active: false, reason: above, mandate, agent };
   return { active: true, mandate, agent };
+}
+
+/**
+ * A sub-delegated mandate stands only while every link above it does: each parent
+ * active, unexpired and under its budget, and each delegating agent active. Ending a
+ * mandate ends what is below it (Store.endMandate), so this catches what changes
+ * without ending anything: a delegating agent suspended, a parent's budget spent.
+ * Answers the reason it no longer stands, or null.
+ */
+export async function delegationStanding(store: Store, mandate: Mandate, now: number): Promise<string | null> {
+  for (let link = mandate; link.parentId !== null;) {
+    const stored = await store.getMandate(link.parentId);
+    if (!stored) return 'parent_mandate_not_found';
+    const parent = effectiveState(stored, now);
+    if (parent.state !== 'active') return `parent_mandate_${parent.state}`;
+    if (parent.maxCalls !== null && parent.callsUsed >= parent.maxCalls) return 'parent_mandate_exhausted';
+    const delegator = await store.getAgent(parent.agentId);
+    if (!delegator || delegator.status !== 'active') return 'delegator_inactive';
+    link = parent;
+  }
+  return null;
 }
 
 const KIND_BY_TYP = new Map<string, TokenKind>(Object.entries(TOKEN_TYP).map(([kind, typ]) => [typ, kind as TokenKind]));

@@ -3,12 +3,14 @@
 // agent as a mandate token, which the agent trades for task tokens.
 import { randomUUID } from 'node:crypto';
 import { MandateError, badRequest, forbidden, notFound } from '../errors.ts';
-import type { Caller } from '../identity/caller.ts';
+import type { AuditEvent } from '../audit/event.ts';
+import type { AuditLog } from '../audit/log.ts';
+import { describeCaller, type Caller } from '../identity/caller.ts';
 import type { MandateClaims, TokenService } from '../identity/tokens.ts';
 import { newId } from '../lib/ids.ts';
 import type { AuthorizationRequest, Decision, PolicyEngine } from '../policy/engine.ts';
 import { actionEntity, agentEntity, personEntity, timeContext } from '../policy/entities.ts';
-import type { Agent, Mandate, Person, Store } from '../store/types.ts';
+import type { Agent, Mandate, MandateSelector, Person, Store } from '../store/types.ts';
 import { normalizeScope, parseScopeItem, scopeToString } from './scope.ts';
 
 export interface GrantInput {
@@ -25,6 +27,24 @@ export interface MandatesOptions {
 }
 
 export const MANDATE_ID_PREFIX = 'mnd';
+
+/** What `mandate revoke` ends: a mandate, agent or person by id, a server's mandates, or all. */
+export type RevocationTarget = { id: string } | { server: string } | { all: true };
+export type RevocationKind = 'mandate' | 'agent' | 'person' | 'server' | 'all';
+
+const REVOCATION_EVENT_IDS = 1000;
+
+/** The audit record of ending mandates: who, why, what was selected, and the mandates that ended. */
+function revocationEvent(caller: Caller, selector: MandateSelector, state: 'revoked' | 'completed', reason: string | null, ids: string[], total: number): AuditEvent {
+  const what = 'id' in selector ? `mandate ${selector.id}` : 'agentId' in selector ? `agent ${selector.agentId}` : 'grantor' in selector ? `person ${selector.grantor}`
+    : 'server' in selector ? `server ${selector.server}` : 'all mandates';
+  return {
+    kind: 'revocation', time: Date.now(), server: 'server' in selector ? selector.server : '', person: caller.kind === 'person' ? caller.person.id : null,
+    agents: caller.kind === 'agent' ? [caller.agent.spiffeId] : [], mandate: 'id' in selector ? selector.id : null, purpose: null,
+    method: state === 'completed' ? 'mandate/complete' : 'mandate/revoke', tool: null, argumentsDigest: null, decision: null, reason,
+    policies: [], policySetHash: null, outcome: 'ok', latencyMs: null, caller: describeCaller(caller), subject: what, mandates: ids, ...(total > ids.length ? { total } : {}),
+  };
+}
 export const AGENT_ID_PREFIX = 'agt';
 
 export class Mandates {
@@ -32,12 +52,14 @@ export class Mandates {
   readonly #tokens: TokenService;
   readonly #policy: () => PolicyEngine;
   readonly #options: MandatesOptions;
+  readonly #audit: AuditLog | null;
 
-  constructor(store: Store, tokens: TokenService, policy: () => PolicyEngine, options: MandatesOptions) {
+  constructor(store: Store, tokens: TokenService, policy: () => PolicyEngine, options: MandatesOptions, audit: AuditLog | null = null) {
     this.#store = store;
     this.#tokens = tokens;
     this.#policy = policy;
     this.#options = options;
+    this.#audit = audit;
   }
 
   async grant(grantor: Person, input: GrantInput, now: number): Promise<{ mandate: Mandate; mandateToken: string; decision: Decision }> {
@@ -68,8 +90,8 @@ export class Mandates {
     if (agent.keys.length === 0) throw new MandateError('agent_not_enrolled', `agent ${agent.id} has not enrolled a key yet`, { status: 409 });
 
     const mandate: Mandate = {
-      id: newId(MANDATE_ID_PREFIX), grantor: grantor.id, agentId: agent.id, parentId: null, purpose, scope,
-      notBefore: now, expiresAt: now + ttl, maxCalls: input.maxCalls ?? null, callsUsed: 0, state: 'active', reason: null, createdAt: now, endedAt: null,
+      id: newId(MANDATE_ID_PREFIX), grantor: grantor.id, agentId: agent.id, parentId: null, depth: 0, chain: [], purpose, scope,
+      notBefore: now, expiresAt: now + ttl, maxCalls: input.maxCalls ?? null, callsUsed: 0, state: 'active', reason: null, createdAt: now, endedAt: null, endedBy: null,
     };
     await this.#store.createMandate(mandate);
     return { mandate, mandateToken: this.#mandateToken(mandate, agent, now), decision };
@@ -93,36 +115,71 @@ export class Mandates {
     return (await this.#store.listMandates(filter)).map((m) => effectiveState(m, now));
   }
 
-  /** Revokes or completes one mandate; only its grantor or the admin may. */
+  /** Revokes or completes one mandate — and everything delegated below it; only its grantor or the admin may. */
   async end(caller: Caller, id: string, state: 'revoked' | 'completed', reason: string | null, now: number): Promise<Mandate> {
     const mandate = await this.get(id, now);
     if (caller.kind === 'person' && caller.person.id !== mandate.grantor) throw forbidden('not_permitted', `only ${mandate.grantor} (who granted it) or the admin may end mandate ${id}`);
     if (caller.kind === 'agent' && (caller.agent.id !== mandate.agentId || state !== 'completed')) throw forbidden('not_permitted', 'an agent may only complete its own mandates');
     if (mandate.state !== 'active') throw new MandateError('mandate_not_active', `mandate ${id} is already ${mandate.state}`, { status: 409 });
-    const ended = await this.#store.endMandate(id, state, reason, now);
-    if (!ended) throw new MandateError('mandate_not_active', `mandate ${id} is no longer active`, { status: 409 });
-    return ended;
+    const ended = await this.#endWhere({ id }, state, reason, caller, now);
+    if (ended[0] !== id) throw new MandateError('mandate_not_active', `mandate ${id} is no longer active`, { status: 409 });
+    return (await this.#store.getMandate(id)) as Mandate;
   }
 
   /**
-   * `mandate revoke <id>`: a mandate id revokes that mandate; an agent id revokes every
-   * active mandate the agent holds; a person id every active mandate the person granted.
+   * `mandate revoke`: a mandate id revokes that mandate; an agent id every active
+   * mandate the agent holds; a person id every active mandate the person granted; a
+   * server every mandate naming it; `all` every active mandate (the kill switch). Each
+   * also ends everything delegated below what it revokes.
    */
-  async revoke(caller: Caller, target: string, reason: string | null, now: number): Promise<{ kind: 'mandate' | 'agent' | 'person'; revoked: string[] }> {
-    if (target.startsWith(`${MANDATE_ID_PREFIX}_`)) {
-      const ended = await this.end(caller, target, 'revoked', reason, now);
-      return { kind: 'mandate', revoked: [ended.id] };
+  async revoke(caller: Caller, target: RevocationTarget, reason: string | null, now: number): Promise<{ kind: RevocationKind; revoked: string[] }> {
+    if ('all' in target) {
+      if (caller.kind !== 'admin') throw forbidden('admin_required', 'only the admin may revoke every mandate');
+      return { kind: 'all', revoked: await this.#endWhere({ all: true }, 'revoked', reason, caller, now) };
     }
-    if (target.startsWith(`${AGENT_ID_PREFIX}_`)) {
-      const agent = await this.#store.getAgent(target);
-      if (!agent) throw notFound('agent_not_found', `no agent with id ${target}`);
+    if ('server' in target) {
+      if (caller.kind !== 'admin') throw forbidden('admin_required', 'only the admin may revoke every mandate on a server');
+      if (!(await this.#store.getServer(target.server))) throw notFound('server_not_found', `no server named ${target.server}`);
+      return { kind: 'server', revoked: await this.#endWhere({ server: target.server }, 'revoked', reason, caller, now) };
+    }
+    const id = target.id;
+    if (id.startsWith(`${MANDATE_ID_PREFIX}_`)) {
+      const mandate = await this.get(id, now);
+      if (caller.kind === 'person' && caller.person.id !== mandate.grantor) throw forbidden('not_permitted', `only ${mandate.grantor} (who granted it) or the admin may end mandate ${id}`);
+      if (caller.kind === 'agent') throw forbidden('not_permitted', 'an agent may only complete its own mandates');
+      if (mandate.state !== 'active') throw new MandateError('mandate_not_active', `mandate ${id} is already ${mandate.state}`, { status: 409 });
+      return { kind: 'mandate', revoked: await this.#endWhere({ id }, 'revoked', reason, caller, now) };
+    }
+    if (id.startsWith(`${AGENT_ID_PREFIX}_`)) {
+      const agent = await this.#store.getAgent(id);
+      if (!agent) throw notFound('agent_not_found', `no agent with id ${id}`);
       if (caller.kind !== 'admin' && !(caller.kind === 'person' && caller.person.id === agent.owner)) throw forbidden('not_permitted', `only the admin or the agent's owner may revoke all of its mandates`);
-      return { kind: 'agent', revoked: await this.#store.endMandatesOf({ agentId: agent.id }, 'revoked', reason, now) };
+      return { kind: 'agent', revoked: await this.#endWhere({ agentId: agent.id }, 'revoked', reason, caller, now) };
     }
-    const person = await this.#store.getPerson(target);
-    if (!person) throw notFound('not_found', `${target} is no mandate, agent or person`);
+    const person = await this.#store.getPerson(id);
+    if (!person) throw notFound('not_found', `${id} is no mandate, agent or person`);
     if (caller.kind !== 'admin' && !(caller.kind === 'person' && caller.person.id === person.id)) throw forbidden('not_permitted', `only the admin or ${person.id} may revoke every mandate ${person.id} granted`);
-    return { kind: 'person', revoked: await this.#store.endMandatesOf({ grantor: person.id }, 'revoked', reason, now) };
+    return { kind: 'person', revoked: await this.#endWhere({ grantor: person.id }, 'revoked', reason, caller, now) };
+  }
+
+  /** Every mandate a person granted ends when they are deactivated (by the admin). */
+  async personDeactivated(person: Person, caller: Caller, now: number): Promise<string[]> {
+    return this.#endWhere({ grantor: person.id }, 'revoked', 'grantor deactivated', caller, now);
+  }
+
+  /** Ends the selected mandates and all below them, and records what ended, by whom and why. */
+  async #endWhere(selector: MandateSelector, state: 'revoked' | 'completed', reason: string | null, caller: Caller, now: number): Promise<string[]> {
+    const by = describeCaller(caller);
+    const ended = await this.#store.endMandates(selector, state, reason, now, by);
+    if (ended.length > 0 && this.#audit) {
+      // One event per thousand mandates keeps each within a ledger entry.
+      const events = [];
+      for (let at = 0; at < ended.length; at += REVOCATION_EVENT_IDS) {
+        events.push(this.#audit.append(revocationEvent(caller, selector, state, reason, ended.slice(at, at + REVOCATION_EVENT_IDS), ended.length)));
+      }
+      await Promise.all(events);
+    }
+    return ended;
   }
 
   expire(now: number): Promise<string[]> {

@@ -11,6 +11,8 @@ import { authenticateClient, verifyAgentAssertion, type AssertionCheck } from '.
 import { verifyDpopProof } from '../identity/dpop.ts';
 import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { TaskClaims, TokenService } from '../identity/tokens.ts';
+import type { PolicyEngine } from '../policy/engine.ts';
+import { actClaim, DEFAULT_MAX_DELEGATION_DEPTH, SubDelegation, type DelegationResponse } from './sub-delegation.ts';
 
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -37,11 +39,15 @@ export interface TokenEndpointOptions {
   clockTolerance: number;
   /** Proofs and assertions made before this moment (process start) are refused. */
   notBefore: number;
+  /** How deep a mandate may be sub-delegated (default 3). */
+  maxDelegationDepth?: number;
 }
 
 const PARAMS = new Set([
   'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'resource', 'audience', 'scope',
   'requested_token_type', 'client_id', 'client_assertion', 'client_assertion_type',
+  // Of a sub-delegation: what the child mandate is for, and its bounds (within the parent's).
+  'purpose', 'requested_ttl', 'max_calls',
 ]);
 
 const invalidRequest = (code: string, message: string): never => {
@@ -51,6 +57,8 @@ const invalidRequest = (code: string, message: string): never => {
 /** What a token request was found to be about, as far as it got. */
 export interface TokenRequestSeen {
   agent?: string;
+  /** Of a sub-delegation: the agent receiving the child mandate. */
+  delegate?: string;
   server?: string;
   mandate?: string;
   person?: string;
@@ -62,12 +70,17 @@ export class TokenEndpoint {
   readonly #tokens: TokenService;
   readonly #replay: ReplayCache;
   readonly #options: TokenEndpointOptions;
+  readonly #delegation: SubDelegation;
 
-  constructor(store: Store, tokens: TokenService, replay: ReplayCache, options: TokenEndpointOptions) {
+  constructor(store: Store, tokens: TokenService, replay: ReplayCache, options: TokenEndpointOptions, policy: () => PolicyEngine) {
     this.#store = store;
     this.#tokens = tokens;
     this.#replay = replay;
     this.#options = options;
+    this.#delegation = new SubDelegation(store, tokens, replay, policy, {
+      issuer: options.issuer, tokenEndpoint: options.tokenEndpoint, resourcePrefixes: [options.resourcePrefix], dpopMaxAge: options.dpopMaxAge,
+      notBefore: options.notBefore, maxDepth: options.maxDelegationDepth ?? DEFAULT_MAX_DELEGATION_DEPTH,
+    });
   }
 
   assertionCheck(now: number): AssertionCheck {
@@ -86,7 +99,7 @@ export class TokenEndpoint {
    * `seen` is filled in as the request is understood — the agent once authenticated,
    * the server, then the mandate — so a refusal can be recorded with what was known.
    */
-  async handle(form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen = {}): Promise<TokenResponse> {
+  async handle(form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen = {}): Promise<TokenResponse | DelegationResponse> {
     for (const name of new Set(form.keys())) {
       if (form.getAll(name).length > 1) invalidRequest('duplicate_parameter', `parameter ${name} is given more than once`);
     }
@@ -103,12 +116,23 @@ export class TokenEndpoint {
     return this.#exchange(agent, form, dpopProof, now, seen);
   }
 
-  async #exchange(agent: Agent, form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen): Promise<TokenResponse> {
+  async #exchange(agent: Agent, form: URLSearchParams, dpopProof: string | undefined, now: number, seen: TokenRequestSeen): Promise<TokenResponse | DelegationResponse> {
     const subjectToken = form.get('subject_token');
     const subjectTokenType = form.get('subject_token_type');
     if (!subjectToken) invalidRequest('parameter_missing', 'subject_token is required (the mandate token)');
     if (!subjectTokenType) invalidRequest('parameter_missing', 'subject_token_type is required');
-    if (subjectTokenType !== TOKEN_TYPE_JWT) invalidRequest('subject_token_type_unsupported', `subject_token_type must be ${TOKEN_TYPE_JWT}`);
+    if (subjectTokenType === TOKEN_TYPE_ACCESS_TOKEN) {
+      // An agent's own task token: a sub-delegation to the agent the actor token names.
+      const actorTokenType = form.get('actor_token_type');
+      if (actorTokenType !== null && actorTokenType !== TOKEN_TYPE_JWT) invalidRequest('actor_token_type_unsupported', `actor_token_type must be ${TOKEN_TYPE_JWT}`);
+      const requested = form.get('requested_token_type');
+      if (requested !== null && requested !== TOKEN_TYPE_JWT) invalidRequest('requested_token_type_unsupported', `a sub-delegation issues a mandate token (${TOKEN_TYPE_JWT})`);
+      return this.#delegation.delegate(agent, form, dpopProof, this.assertionCheck(now), now, seen);
+    }
+    for (const name of ['purpose', 'requested_ttl', 'max_calls']) {
+      if (form.has(name)) invalidRequest('parameter_unknown', `parameter ${name} belongs to a sub-delegation (subject_token_type ${TOKEN_TYPE_ACCESS_TOKEN})`);
+    }
+    if (subjectTokenType !== TOKEN_TYPE_JWT) invalidRequest('subject_token_type_unsupported', `subject_token_type must be ${TOKEN_TYPE_JWT} (a mandate token) or ${TOKEN_TYPE_ACCESS_TOKEN} (a task token, to sub-delegate)`);
     const actorToken = form.get('actor_token');
     const actorTokenType = form.get('actor_token_type');
     if ((actorToken === null) !== (actorTokenType === null)) invalidRequest('parameter_missing', 'actor_token and actor_token_type go together');
@@ -167,7 +191,7 @@ export class TokenEndpoint {
     const exp = Math.min(now + this.#options.taskTokenTtl, mandate.expiresAt);
     const taskClaims: TaskClaims = {
       iss: this.#options.issuer, sub: mandate.grantor, aud: resource as string, iat: now, exp, jti: randomUUID(),
-      client_id: agent.spiffeId, scope: scopeToString(scope), act: { sub: agent.spiffeId }, mandate_id: mandate.id, cnf: { jkt: proof.jkt },
+      client_id: agent.spiffeId, scope: scopeToString(scope), act: actClaim([agent.spiffeId, ...mandate.chain]), mandate_id: mandate.id, cnf: { jkt: proof.jkt },
     };
     return {
       access_token: this.#tokens.sign('task', taskClaims),

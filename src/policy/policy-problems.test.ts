@@ -99,7 +99,10 @@ describe('policy problems at file:line:column', () => {
 
   it('a valid set: each policy knows where it starts', () => {
     const set = PolicySet.load(DEFAULTS, SCHEMA);
-    assert.deepEqual(set.policies.slice(0, 2).map((p) => [p.id, p.origin, p.line, p.column]), [['owner-may-grant', 'delegation.cedar', 5, 1], ['mandate-names-tool', 'gateway.cedar', 7, 1]]);
+    const placed = set.policies.filter((p) => ['owner-may-grant', 'agent-may-delegate-to-a-sibling', 'mandate-names-tool'].includes(p.id));
+    assert.deepEqual(placed.map((p) => [p.id, p.origin, p.line, p.column]), [
+      ['owner-may-grant', 'delegation.cedar', 5, 1], ['agent-may-delegate-to-a-sibling', 'delegation.cedar', 18, 1], ['mandate-names-tool', 'gateway.cedar', 7, 1],
+    ]);
   });
 
   it('load and splitPolicies throw a PolicyInvalidError whose message names the positions', () => {

@@ -7,7 +7,7 @@ import { route } from './route.ts';
 const EntityRef = z.object({ type: z.string(), id: z.string() });
 
 const AuditEventView = z.object({
-  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'token', 'decision', 'result', 'evaluation']), time: z.string(), server: z.string(),
+  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'token', 'decision', 'result', 'evaluation', 'revocation']), time: z.string(), server: z.string(),
   person: z.string().nullable(), agents: z.array(z.string()), mandate: z.string().nullable(), purpose: z.string().nullable(),
   method: z.string().nullable(), tool: z.string().nullable(), arguments_digest: z.string().nullable(), decision: z.enum(['allow', 'deny']).nullable(),
   reason: z.string().nullable(), policies: z.array(z.string()), policy_set_hash: z.string().nullable(), outcome: z.enum(['ok', 'error', 'denied']).nullable(),
@@ -21,6 +21,8 @@ const AuditEventView = z.object({
   caller: z.string().nullable().describe('of an evaluation: who asked'), subject: z.string().nullable(), resource: z.string().nullable(),
   omitted: z.array(z.string()).nullable().describe('parts left out of an event too long for one ledger entry'),
   arguments: z.unknown().describe('of a decision on a request with arguments: a redacted, bounded copy of them (never the secrets)').optional(),
+  mandates: z.array(z.string()).nullable().describe('of a revocation: the mandates it ended (at most 1,000 per event)'),
+  total: z.number().int().nullable().describe('of a revocation that ended more than one event lists: how many in all'),
   secrets: z.array(z.string()).nullable().describe('the kinds of secret found (never their values): of a decision, redacted from its arguments; of a result, in the reply'),
   credentials: z.array(z.string()).nullable().describe('the credentials injected into the upstream the request went to (of a credential/use decision, the one decided), by id; never a secret'),
 });
@@ -36,7 +38,7 @@ const eventView = (e: StoredAuditEvent): z.infer<typeof AuditEventView> => ({
   purpose: e.purpose, method: e.method, tool: e.tool, arguments_digest: e.argumentsDigest, decision: e.decision, reason: e.reason, policies: e.policies,
   policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs, request: e.request ?? null, shadow: e.shadow ?? null,
   caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null, omitted: e.omitted ?? null,
-  ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null,
+  ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null, mandates: e.mandates ?? null, total: e.total ?? null,
   credentials: e.credentials ?? null,
 });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../../config.ts';
-import { forbidden } from '../../errors.ts';
+import { badRequest, forbidden } from '../../errors.ts';
 import type { Caller } from '../../identity/caller.ts';
 import type { Mandate } from '../../store/types.ts';
 import { MandateView, mandateView } from './schemas.ts';
@@ -67,9 +67,20 @@ export const mandateRoutes = [
   }),
   route({
     method: 'POST', path: '/api/v1/revocations', tag, access: 'authenticated',
-    summary: 'Revoke by id: a mandate, every mandate an agent holds, or every mandate a person granted',
-    body: z.strictObject({ target: z.string().min(1).max(200), reason: z.string().max(500).optional() }),
-    response: z.object({ target: z.string(), kind: z.enum(['mandate', 'agent', 'person']), revoked: z.array(z.string()) }),
-    handle: async ({ app, caller, body, now }) => ({ target: body.target, ...(await app.mandates.revoke(caller!, body.target, body.reason ?? null, now)) }),
+    summary: 'Revoke a mandate, every mandate an agent holds, every mandate a person granted (by `target` id), every mandate on a `server`, or `all` (the kill switch; admin only) — each with everything delegated below it',
+    body: z.strictObject({
+      target: z.string().min(1).max(200).optional().describe('a mandate, agent or person id'),
+      server: z.string().min(1).max(64).optional().describe('revoke every mandate naming this server (admin)'),
+      all: z.literal(true).optional().describe('revoke every active mandate (admin): the kill switch'),
+      reason: z.string().max(500).optional(),
+    }),
+    response: z.object({ target: z.string(), kind: z.enum(['mandate', 'agent', 'person', 'server', 'all']), revoked: z.array(z.string()) }),
+    handle: async ({ app, caller, body, now }) => {
+      const given = [body.target !== undefined, body.server !== undefined, body.all === true].filter(Boolean).length;
+      if (given !== 1) throw badRequest('invalid_body', 'give exactly one of target, server or all');
+      const target = body.all ? { all: true as const } : body.server !== undefined ? { server: body.server } : { id: body.target as string };
+      const shown = body.all ? 'all' : body.server !== undefined ? `server ${body.server}` : (body.target as string);
+      return { target: shown, ...(await app.mandates.revoke(caller!, target, body.reason ?? null, now)) };
+    },
   }),
 ];

@@ -24,8 +24,13 @@ export const peopleRoutes = [
     },
   }),
   route({
-    method: 'POST', path: '/api/v1/users/{id}/deactivate', tag, access: 'admin', summary: 'Deactivate a person: their tokens and the mandates they granted stop working', response: PersonView,
-    handle: async ({ app, params }) => personView(await app.people.setStatus(params.id as string, 'deactivated')),
+    method: 'POST', path: '/api/v1/users/{id}/deactivate', tag, access: 'admin', summary: 'Deactivate a person: their tokens stop working, and every mandate they granted is revoked with everything delegated below it', response: PersonView,
+    handle: async ({ app, caller, params, now }) => {
+      const person = await app.people.setStatus(params.id as string, 'deactivated');
+      // Their authority ends with them: every mandate they granted, and all delegated below.
+      await app.mandates.personDeactivated(person, caller!, now);
+      return personView(person);
+    },
   }),
   route({
     method: 'POST', path: '/api/v1/users/{id}/activate', tag, access: 'admin', summary: 'Reactivate a person', response: PersonView,

@@ -45,10 +45,14 @@ export const MandateView = z.object({
   id: z.string(), grantor: z.string(), agent_id: z.string(), parent_id: z.string().nullable(), purpose: z.string(), scope: z.array(z.string()),
   not_before: time, expires_at: time, max_calls: z.number().int().nullable(), calls_used: z.number().int(),
   state: z.enum(['active', 'completed', 'revoked', 'expired']), reason: z.string().nullable(), created_at: time, ended_at: time.nullable(),
+  depth: z.number().int().describe('0 for a person\'s own grant, one more per sub-delegation'),
+  chain: z.array(z.string()).describe('the agents that delegated down to this one (SPIFFE IDs), nearest first'),
+  ended_by: z.string().nullable().describe('who ended it: admin, person <id>, agent <SPIFFE ID>'),
 });
 export const mandateView = (m: Mandate): z.infer<typeof MandateView> => ({
   id: m.id, grantor: m.grantor, agent_id: m.agentId, parent_id: m.parentId, purpose: m.purpose, scope: m.scope, not_before: iso(m.notBefore),
   expires_at: iso(m.expiresAt), max_calls: m.maxCalls, calls_used: m.callsUsed, state: m.state, reason: m.reason, created_at: iso(m.createdAt), ended_at: isoOrNull(m.endedAt),
+  depth: m.depth, chain: m.chain, ended_by: m.endedBy,
 });
 
 export const IdentityProviderView = z.object({ name: z.string(), issuer: z.string(), audience: z.string(), jwks_uri: z.string(), subject_claim: z.string(), created_at: time });

@@ -25,12 +25,18 @@ export const mandateCommands: Command[] = [
     },
   },
   {
-    words: ['revoke'], usage: 'mandate revoke <mandate-id | agent-id | user-id> [--reason R]',
-    summary: 'revoke a mandate, every mandate an agent holds, or every mandate a person granted',
-    options: { reason: { type: 'string' } },
+    words: ['revoke'], usage: 'mandate revoke <mandate-id | agent-id | user-id> | --server NAME | --all  [--reason R]',
+    summary: 'revoke a mandate, every mandate an agent holds or a person granted, every mandate on a server, or all (kill switch) — with everything delegated below',
+    options: { reason: { type: 'string' }, server: { type: 'string' }, all: { type: 'boolean' } },
     run: async (parsed, { api, out }) => {
-      const answer = await (await api()).request<{ kind: string; revoked: string[] }>('POST', '/api/v1/revocations', { target: positional(parsed, 0, 'what to revoke'), reason: optional(parsed, 'reason') });
-      out.record(answer, [['target', `${answer.kind} ${positional(parsed, 0, '')}`], ['revoked', answer.revoked.length > 0 ? answer.revoked : 'no active mandates']]);
+      const server = optional(parsed, 'server');
+      const all = parsed.values.all === true;
+      const target = server === undefined && !all ? positional(parsed, 0, 'what to revoke (an id, --server NAME or --all)') : undefined;
+      if ([target !== undefined, server !== undefined, all].filter(Boolean).length !== 1 || (target === undefined && parsed.positionals.length > 0)) {
+        throw new MandateError('usage', 'give one of: an id, --server NAME, --all');
+      }
+      const answer = await (await api()).request<{ target: string; kind: string; revoked: string[] }>('POST', '/api/v1/revocations', { target, server, all: all || undefined, reason: optional(parsed, 'reason') });
+      out.record(answer, [['target', `${answer.kind} ${answer.target}`], ['revoked', answer.revoked.length > 0 ? answer.revoked : 'no active mandates']]);
     },
   },
   {
