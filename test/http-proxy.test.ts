@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { dpopProof } from '../src/client/agent-key.ts';
+import { clientAssertion, dpopProof } from '../src/client/agent-key.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
+import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 import { startRecordingApi, type RecordingServer } from './fixtures/recording-http.ts';
 
@@ -185,6 +187,24 @@ describe('the HTTP API proxy', () => {
     const over = await call(who, 'GET', '/anything');
     assert.equal(over.status, 403);
     assert.equal(over.json.code, 'mandate_exhausted');
+  });
+
+  it('lets an agent sub-delegate its proxy task token, narrowed, to another agent of the same owner', async () => {
+    const who = await agent(['api/GET:/repos/*', 'api/POST:/repos/*/issues']);
+    const sub = await grantScenario(h, { allow: ['fs/read_file'] });
+    const tokenUrl = `${h.url}/oauth/token`;
+    const delegated = await h.form('/oauth/token', {
+      grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: who.token, subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+      actor_token: clientAssertion(sub.key, tokenUrl), actor_token_type: TOKEN_TYPE_JWT, scope: 'api/GET:/repos/*',
+      client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(who.scenario.key, tokenUrl),
+    }, { dpop: dpopProof(who.scenario.key, 'POST', tokenUrl) });
+    assert.equal(delegated.status, 200, JSON.stringify(delegated.body));
+    const traded = await exchange(h, { ...sub, mandateToken: String(delegated.body.access_token) }, { resource: `${h.url}/proxy/api` });
+    assert.equal(traded.status, 200, JSON.stringify(traded.body));
+    const child: Agent = { scenario: sub, token: String(traded.body.access_token) };
+    assert.equal((await call(child, 'GET', '/repos/app')).status, 200);
+    const refused = await call(child, 'POST', '/repos/app/issues', { body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([refused.status, refused.json.code], [403, 'endpoint_outside_scope'], 'the child holds only what was delegated');
   });
 
   it('relays the upstream\'s status, and withholds an answer that carries the credential', async () => {

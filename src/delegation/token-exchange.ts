@@ -78,7 +78,7 @@ export class TokenEndpoint {
     this.#replay = replay;
     this.#options = options;
     this.#delegation = new SubDelegation(store, tokens, replay, policy, {
-      issuer: options.issuer, tokenEndpoint: options.tokenEndpoint, resourcePrefixes: [options.resourcePrefix], dpopMaxAge: options.dpopMaxAge,
+      issuer: options.issuer, tokenEndpoint: options.tokenEndpoint, resourcePrefixes: [options.resourcePrefix, ...(options.proxyResourcePrefix ? [options.proxyResourcePrefix] : [])], dpopMaxAge: options.dpopMaxAge,
       notBefore: options.notBefore, maxDepth: options.maxDelegationDepth ?? DEFAULT_MAX_DELEGATION_DEPTH,
     });
   }
