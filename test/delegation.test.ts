@@ -7,9 +7,13 @@
 // audited. Revoking the root ends every mandate below it on the next call; so does
 // deactivating the person.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { clientAssertion, dpopProof, generateAgentKey, type AgentKey } from '../src/client/agent-key.ts';
+import { clientAssertion, dpopProof, generateAgentKey, writeAgentKey, type AgentKey } from '../src/client/agent-key.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
@@ -94,6 +98,17 @@ async function callEcho(agent: Agent, task: string, message: string): Promise<st
   } finally {
     await client.close();
   }
+}
+
+const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
+
+/** `mandate <args>` as its own process, as the person alice against this server. */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_URL: h.url, MANDATE_TOKEN: personToken } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 /** What the gateway answers a token at initialize: 200, or the refusal's mandate_error. */
@@ -217,6 +232,39 @@ describe('a delegation chain, person → A → B → C → D', () => {
     assert.equal(await gatewayStanding(agents.c as Agent, childTask), 'mandate_revoked');
     assert.equal((await h.api('POST', '/api/v1/users/alice/activate')).status, 200);
     assert.equal(await gatewayStanding(agents.c as Agent, childTask), 'mandate_revoked', 'reactivating the person does not bring revoked mandates back');
+  });
+});
+
+describe('from the command line', () => {
+  it('mandate delegate hands a narrowed child to another agent, which trades it with mandate token and calls; mandate revoke ends both', async () => {
+    personToken = String((await h.api('POST', '/api/v1/users/alice/login')).body.token);
+    const work = await mkdtemp(join(tmpdir(), 'mandate-delegate-'));
+    try {
+      const [aKey, bKey] = [join(work, 'a.key'), join(work, 'b.key')];
+      await writeAgentKey(aKey, (agents.a as Agent).key);
+      await writeAgentKey(bKey, (agents.b as Agent).key);
+      const top = await grant(agents.a as Agent);
+      const topTask = await taskToken(agents.a as Agent, top.token);
+      const refused = await cli(['delegate', '--task-token', topTask, '--key-file', aKey, '--actor-key-file', bKey, '--scope', 'everything/echo', '--ttl', '2h']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /outlive its parent.*\(expiry_beyond_parent\)/);
+      const run = await cli(['delegate', '--task-token', topTask, '--key-file', aKey, '--actor-key-file', bKey, '--scope', 'everything/echo', '--ttl', '5m', '--max-calls', '2', '--purpose', 'summarise one file', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const child = JSON.parse(run.stdout) as { access_token: string; mandate_id: string; scope: string };
+      assert.equal(child.scope, 'everything/echo');
+      const shown = (await h.api('GET', `/api/v1/mandates/${child.mandate_id}`)).body as { parent_id: string; depth: number; purpose: string; max_calls: number };
+      assert.deepEqual([shown.parent_id, shown.depth, shown.purpose, shown.max_calls], [top.id, 1, 'summarise one file', 2]);
+      const traded = await cli(['token', '--mandate-token', child.access_token, '--key-file', bKey]);
+      assert.equal(traded.code, 0, traded.stderr);
+      const childTask = traded.stdout.trim();
+      assert.equal(await callEcho(agents.b as Agent, childTask, 'from the CLI'), 'Echo: from the CLI');
+      const revoked = await cli(['revoke', top.id, '--reason', 'done early', '--json']);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.deepEqual((JSON.parse(revoked.stdout) as { revoked: string[] }).revoked, [top.id, child.mandate_id]);
+      assert.equal(await gatewayStanding(agents.b as Agent, childTask), 'mandate_revoked');
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
 
