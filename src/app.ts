@@ -104,6 +104,7 @@ export async function createApp(config: Config): Promise<App> {
     await checkpoints.start();
     const credentials = new CredentialBroker(store, keks, policy);
     const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies, credentials });
+    const mandates = new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit);
     const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
     return {
       config,
@@ -114,7 +115,7 @@ export async function createApp(config: Config): Promise<App> {
       people: new People(store, tokens, external, config.personTokenTtl),
       agents: new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl }),
       catalog: new Catalog(store),
-      mandates: new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit),
+      mandates,
       tokenEndpoint: new TokenEndpoint(store, tokens, replay, {
         issuer: url.issuer,
         tokenEndpoint: url.token,
@@ -127,7 +128,7 @@ export async function createApp(config: Config): Promise<App> {
         notBefore: startedAt,
         maxDelegationDepth: config.maxDelegationDepth,
       }, policy),
-      introspection: new Introspection(store, tokens),
+      introspection: new Introspection(store, tokens, (id, caller, now) => mandates.tokenRevoked(id, caller, now)),
       gateway,
       proxy,
       credentials,

@@ -268,6 +268,24 @@ describe('from the command line', () => {
   });
 });
 
+describe('ends recorded whatever path they take', () => {
+  it('RFC 7009 revocation of a mandate token, and retiring an agent, end everything below and are audited', async () => {
+    personToken = String((await h.api('POST', '/api/v1/users/alice/login')).body.token);
+    const byToken = await grant(agents.b as Agent);
+    const { mandateId: belowToken } = await delegated(agents.b as Agent, await taskToken(agents.b as Agent, byToken.token), agents.c as Agent);
+    const retiring = await grant(agents.e as Agent);
+    const { mandateId: belowRetired } = await delegated(agents.e as Agent, await taskToken(agents.e as Agent, retiring.token), agents.d as Agent);
+    const from = await lastSeq();
+    assert.equal((await h.form('/oauth/revoke', { token: byToken.token }, { authorization: `Bearer ${h.adminToken}` })).status, 200);
+    assert.equal((await h.api('POST', `/api/v1/agents/${agents.e?.id}/retire`)).status, 200);
+    for (const id of [byToken.id, belowToken, retiring.id, belowRetired]) assert.equal(((await h.api('GET', `/api/v1/mandates/${id}`)).body as { state: string }).state, 'revoked', id);
+    const recorded = (await eventsAfter(from)).filter((e) => e.kind === 'revocation');
+    assert.deepEqual(recorded.map((e) => [e.reason, e.caller, e.mandates]), [
+      ['token revoked', 'admin', [byToken.id, belowToken]], ['agent retired', 'admin', [retiring.id, belowRetired]],
+    ]);
+  });
+});
+
 describe('the kill switch and server revocation', () => {
   it('revokes every mandate on a server, or every mandate of all (admin only)', async () => {
     personToken = String((await h.api('POST', '/api/v1/users/alice/login')).body.token);

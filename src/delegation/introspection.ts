@@ -54,10 +54,13 @@ const KIND_BY_TYP = new Map<string, TokenKind>(Object.entries(TOKEN_TYP).map(([k
 export class Introspection {
   readonly #store: Store;
   readonly #tokens: TokenService;
+  /** Ends a mandate (and all below it), recorded: Mandates.tokenRevoked. */
+  readonly #endMandate: (id: string, caller: Caller, now: number) => Promise<unknown>;
 
-  constructor(store: Store, tokens: TokenService) {
+  constructor(store: Store, tokens: TokenService, endMandate: (id: string, caller: Caller, now: number) => Promise<unknown>) {
     this.#store = store;
     this.#tokens = tokens;
+    this.#endMandate = endMandate;
   }
 
   /** Verifies a token of any kind Mandate issues; null when it is not one or does not verify. */
@@ -106,7 +109,7 @@ export class Introspection {
     if (!verified || !this.#visibleTo(caller, verified.kind, verified.claims)) return;
     const { kind, claims } = verified;
     if (kind === 'mandate') {
-      await this.#store.endMandate(String(claims.mandate_id), 'revoked', caller.kind === 'agent' ? 'revoked by the agent' : 'token revoked', now);
+      await this.#endMandate(String(claims.mandate_id), caller, now);
       return;
     }
     await this.#store.revokeTokenId(String(claims.jti), Number(claims.exp));

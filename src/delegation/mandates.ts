@@ -162,6 +162,16 @@ export class Mandates {
     return { kind: 'person', revoked: await this.#endWhere({ grantor: person.id }, 'revoked', reason, caller, now) };
   }
 
+  /** Every mandate an agent holds ends when it is retired. */
+  async agentRetired(agent: Agent, caller: Caller, now: number): Promise<string[]> {
+    return this.#endWhere({ agentId: agent.id }, 'revoked', 'agent retired', caller, now);
+  }
+
+  /** RFC 7009 revocation of a mandate token: its mandate ends, with everything below it. */
+  async tokenRevoked(mandateId: string, caller: Caller, now: number): Promise<string[]> {
+    return this.#endWhere({ id: mandateId }, 'revoked', caller.kind === 'agent' ? 'revoked by the agent' : 'token revoked', caller, now);
+  }
+
   /** Every mandate a person granted ends when they are deactivated (by the admin). */
   async personDeactivated(person: Person, caller: Caller, now: number): Promise<string[]> {
     return this.#endWhere({ grantor: person.id }, 'revoked', 'grantor deactivated', caller, now);

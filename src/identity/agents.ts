@@ -79,14 +79,12 @@ export class Agents {
     return this.#store.listAgents(filter);
   }
 
-  /** Suspends (reversible) or retires (final) an agent; a retired agent stays retired. */
-  async setStatus(id: string, status: AgentStatus, now: number): Promise<Agent> {
+  /** Suspends (reversible) or retires (final) an agent; a retired agent stays retired. Its mandates are Mandates' to end (agentRetired). */
+  async setStatus(id: string, status: AgentStatus): Promise<Agent> {
     const before = await this.get(id);
     if (before.status === 'retired' && status !== 'retired') throw new MandateError('agent_retired', `agent ${id} is retired`, { status: 409 });
     const agent = await this.#store.setAgentStatus(id, status);
     if (!agent) throw notFound('agent_not_found', `no agent with id ${id}`);
-    // Retirement is final: the authority the agent held ends with it.
-    if (status === 'retired') await this.#store.endMandatesOf({ agentId: id }, 'revoked', 'agent retired', now);
     return agent;
   }
 }

@@ -16,7 +16,10 @@ const statusRoute = (verb: 'suspend' | 'retire' | 'activate', status: Agent['sta
   method: 'POST', path: `/api/v1/agents/{id}/${verb}`, tag, access: 'authenticated', summary, response: AgentView,
   handle: async ({ app, caller, params, now }) => {
     requireOwnerOrAdmin(caller!, await app.agents.get(params.id as string));
-    return agentView(await app.agents.setStatus(params.id as string, status, now));
+    const agent = await app.agents.setStatus(params.id as string, status);
+    // Retirement is final: the authority the agent held ends with it, and all delegated below.
+    if (status === 'retired') await app.mandates.agentRetired(agent, caller!, now);
+    return agentView(agent);
   },
 });
 
