@@ -10,7 +10,7 @@ import { merkleTreeHash } from '../../audit/merkle/index.ts';
 import { MandateError } from '../../errors.ts';
 import { agent, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { ACTIVE_TREE_SQL, SqliteStore } from './sqlite-store.ts';
 
 const NOW = 1_800_000_000;
 
@@ -224,6 +224,32 @@ describe('SQLite store', () => {
     await assert.rejects(store.createServer({ name: 'fs', upstream: { transport: 'http', url: 'https://mcp.example/mcp' }, environment: null, createdAt: NOW }, [tool, tool]));
     assert.equal(await store.getServer('fs'), null);
     assert.deepEqual(await store.listTools('fs'), []);
+    await store.close();
+    await cleanup();
+  });
+
+  it('ends a mandate by reading its own delegation tree, not every active mandate in the store', async () => {
+    const { path, cleanup } = await tempFile();
+    const store = new SqliteStore(path);
+    await store.createPerson(person('alice'));
+    const bot = agent('bot', 'alice');
+    await store.createAgent(bot, { tokenHash: 'hash-bot', agentId: bot.id, expiresAt: NOW + 900 });
+    for (let i = 0; i < 500; i++) await store.createMandate(mandate(`mnd_other${i}`, bot.id, 'alice'));
+    await store.createMandate(mandate('mnd_root', bot.id, 'alice'));
+    await store.createMandate(mandate('mnd_child', bot.id, 'alice', { parentId: 'mnd_root', depth: 1 }));
+    await store.createMandate(mandate('mnd_leaf', bot.id, 'alice', { parentId: 'mnd_child', depth: 2 }));
+    // Mandates are looked up by id from the tree, with or without the planner's statistics:
+    // a scan of the active ones would make one revocation cost as much as there are mandates.
+    const db = new DatabaseSync(path);
+    for (const analysed of [false, true]) {
+      if (analysed) db.exec('ANALYZE');
+      const plan = db.prepare(`EXPLAIN QUERY PLAN ${ACTIVE_TREE_SQL}`).all('["mnd_root"]').map((row) => String(row.detail));
+      assert.ok(!plan.some((step) => /^SCAN m\b/.test(step)), plan.join('\n'));
+      assert.ok(plan.some((step) => /^SEARCH m USING .*\(id=\?\)/.test(step)), plan.join('\n'));
+    }
+    db.close();
+    assert.deepEqual(await store.endMandates({ id: 'mnd_root' }, 'revoked', null, NOW + 1), ['mnd_root', 'mnd_child', 'mnd_leaf']);
+    assert.equal((await store.listMandates({ state: 'active' })).length, 500);
     await store.close();
     await cleanup();
   });

@@ -33,6 +33,17 @@ function selectMandates(selector: MandateSelector): [string, SQLInputValue[]] {
   return ['1 = 1', []];
 }
 
+/**
+ * The active mandates among `?` (a JSON array of ids) and everything delegated below
+ * them, found through ended mandates too (they may have ended before cascading
+ * existed). Read from the tree outward, each mandate's children by the parent index and
+ * each found mandate by its id: the CROSS JOINs keep SQLite from scanning every active
+ * (or every delegated) mandate and probing the tree instead, which made ending one
+ * mandate cost as much as there were mandates in the store.
+ */
+export const ACTIVE_TREE_SQL = `WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT m.id FROM tree t CROSS JOIN mandates m ON m.parent_id = t.id)
+  SELECT m.id FROM tree t CROSS JOIN mandates m ON m.id = t.id WHERE m.state = 'active' ORDER BY m.depth, m.created_at, m.id`;
+
 const toAuditEvent = (r: Row): StoredAuditEvent => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) });
 
 const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');
@@ -334,11 +345,7 @@ export class SqliteStore implements Store {
       const selected = this.#all(`SELECT id FROM mandates WHERE state = 'active' AND ${where} ORDER BY created_at, id`, ...param).map((r) => String(r.id));
       if (selected.length === 0) return [];
       const ids = new Set(selected);
-      // Everything delegated below them, through ended mandates too (they may have ended before cascading existed).
-      const below = 'all' in selector ? [] : this.#all(
-        `WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT m.id FROM mandates m JOIN tree t ON m.parent_id = t.id)
-         SELECT m.id FROM mandates m JOIN tree t ON m.id = t.id WHERE m.state = 'active' ORDER BY m.depth, m.created_at, m.id`, json(selected),
-      ).map((r) => String(r.id)).filter((id) => !ids.has(id));
+      const below = 'all' in selector ? [] : this.#all(ACTIVE_TREE_SQL, json(selected)).map((r) => String(r.id)).filter((id) => !ids.has(id));
       const all = [...selected, ...below];
       this.#run(`UPDATE mandates SET state = ?, reason = ?, ended_at = ?, ended_by = ? WHERE state = 'active' AND id IN (SELECT value FROM json_each(?))`, state, reason, now, by, json(all));
       return all;
