@@ -7,7 +7,8 @@ import type { AuditEvent } from '../audit/event.ts';
 import { inclusionProof, merkleTreeHash, treeHashAt, verifyInclusion, type HashReader } from '../audit/merkle/index.ts';
 import { MandateError } from '../errors.ts';
 import { generateSigningKey } from '../identity/keyring.ts';
-import type { Agent, IdentityProvider, Mandate, Person, SealedCredential, Store } from './types.ts';
+import { actionDigest, type ActionBinding, type Approval } from '../approvals/types.ts';
+import type { Agent, ApprovalUse, IdentityProvider, Mandate, Person, SealedCredential, Store } from './types.ts';
 
 export interface OpenedStore {
   store: Store;
@@ -29,6 +30,18 @@ export const mandate = (id: string, agentId: string, grantor: string, overrides:
   id, grantor, agentId, parentId: null, depth: 0, chain: [], purpose: 'a task', scope: ['fs/read_file'], notBefore: NOW, expiresAt: NOW + 900, maxCalls: null, callsUsed: 0,
   state: 'active', reason: null, createdAt: NOW, endedAt: null, endedBy: null, ...overrides,
 });
+
+/** A pending approval of a call under `mandateId`; `args` tells one action from another. */
+export const approval = (id: string, mandateId: string, args = '{}', overrides: Partial<Approval> = {}): Approval => {
+  const binding: ActionBinding = {
+    server: 'fs', method: 'tools/call', target: 'write_file', argumentsDigest: `sha256:${args}`, mandateId, agent: 'spiffe://mandate.test/agent/bot',
+  };
+  return {
+    id, digest: actionDigest(binding), binding, initiator: 'alice', approvers: [['owner', 'group:ops'], ['initiator']], policies: ['needs-approval'],
+    preview: { path: '/reports/q3.txt' }, state: 'pending', createdAt: NOW, expiresAt: NOW + 900, decidedAt: null, decidedBy: null, note: null,
+    usableUntil: null, repeatUntil: null, maxUses: 1, uses: 0, usedAt: null, ...overrides,
+  };
+};
 
 const KEY = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' };
 
@@ -572,6 +585,133 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
           { id: 'crd_b', fromKekId: 'kek_a', wrappedKey: new Uint8Array([4]), kekId: 'kek_z' },
         ], NOW + 6), 'credential_changed', 409);
         assert.deepEqual((await store.listCredentials()).map((c) => c.kekId), ['kek_new', 'kek_new'], 'nothing changed');
+      });
+    });
+
+    describe('approvals', () => {
+      beforeEach(async () => {
+        const bot = await withAgent('bot');
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_2', bot.id, 'alice'));
+      });
+      const once = (now = NOW): ApprovalUse => ({ usableUntil: now + 300, repeatUntil: null, maxUses: 1 });
+      const approved = async (id: string, args = '{}', use: ApprovalUse = once()): Promise<Approval> => {
+        const a = approval(id, 'mnd_1', args);
+        await store.createApproval(a);
+        const decided = await store.decideApproval(id, 'approved', 'person bob', 'looks right', NOW, use);
+        assert.ok(decided.ok);
+        return decided.approval;
+      };
+
+      it('creates, reads, finds the pending one of a digest and lists newest first', async () => {
+        const a = approval('apr_a', 'mnd_1');
+        const b = approval('apr_b', 'mnd_2', '{"x":1}', { createdAt: NOW + 1 });
+        await store.createApproval(a);
+        await store.createApproval(b);
+        assert.deepEqual(await store.getApproval('apr_a'), a);
+        assert.equal(await store.getApproval('apr_none'), null);
+        assert.deepEqual(await store.findPendingApproval(a.digest, NOW), a);
+        assert.equal(await store.findPendingApproval(a.digest, NOW + 900), null, 'past its expiry');
+        assert.equal(await store.findPendingApproval('sha256:none', NOW), null);
+        assert.deepEqual((await store.listApprovals()).map((x) => x.id), ['apr_b', 'apr_a']);
+        assert.deepEqual((await store.listApprovals({ mandateId: 'mnd_1' })).map((x) => x.id), ['apr_a']);
+        assert.deepEqual((await store.listApprovals({ state: 'approved' })), []);
+        assert.deepEqual((await store.listApprovals({ limit: 1 })).map((x) => x.id), ['apr_b']);
+      });
+
+      it('keeps one pending approval per digest, and refuses an unknown mandate', async () => {
+        await store.createApproval(approval('apr_a', 'mnd_1'));
+        await rejectsWith(store.createApproval(approval('apr_b', 'mnd_1')), 'approval_exists', 409);
+        await rejectsWith(store.createApproval(approval('apr_c', 'mnd_none')), 'mandate_not_found', 400);
+        await store.createApproval(approval('apr_d', 'mnd_1', '{"other":true}'));
+        assert.deepEqual((await store.listApprovals()).map((x) => x.id).sort(), ['apr_a', 'apr_d']);
+      });
+
+      it('approves only while pending, once', async () => {
+        await store.createApproval(approval('apr_a', 'mnd_1'));
+        const decided = await store.decideApproval('apr_a', 'approved', 'person bob', 'looks right', NOW + 10, { usableUntil: NOW + 310, repeatUntil: NOW + 3610, maxUses: 20 });
+        assert.ok(decided.ok);
+        assert.deepEqual(
+          [decided.approval.state, decided.approval.decidedAt, decided.approval.decidedBy, decided.approval.note, decided.approval.usableUntil, decided.approval.repeatUntil, decided.approval.maxUses],
+          ['approved', NOW + 10, 'person bob', 'looks right', NOW + 310, NOW + 3610, 20],
+        );
+        const again = await store.decideApproval('apr_a', 'denied', 'person carol', null, NOW + 11, once());
+        assert.deepEqual([again.ok, !again.ok && again.reason, again.approval?.state, again.approval?.decidedBy], [false, 'not_pending', 'approved', 'person bob']);
+        const none = await store.decideApproval('apr_none', 'approved', 'person bob', null, NOW, once());
+        assert.deepEqual([none.ok, !none.ok && none.reason, none.approval], [false, 'not_found', null]);
+        assert.equal(await store.findPendingApproval(decided.approval.digest, NOW), null);
+      });
+
+      it('uses an approval once: a second use, and any use after it was used, is refused', async () => {
+        const a = await approved('apr_a');
+        const used = await store.consumeApproval(a.digest, NOW + 1);
+        assert.deepEqual([used?.id, used?.state, used?.uses, used?.usedAt], ['apr_a', 'used', 1, NOW + 1]);
+        assert.equal(await store.consumeApproval(a.digest, NOW + 2), null);
+        assert.equal((await store.getApproval('apr_a'))?.uses, 1);
+        assert.equal(await store.consumeApproval(approval('x', 'mnd_1', '{"other":true}').digest, NOW + 1), null, 'another action has no approval');
+      });
+
+      it('lets exactly one of two racing consumers have a single-use approval', async () => {
+        const a = await approved('apr_a');
+        const outcomes = await Promise.all([store.consumeApproval(a.digest, NOW + 1), store.consumeApproval(a.digest, NOW + 1)]);
+        assert.deepEqual(outcomes.map((o) => o?.id ?? null).sort(), ['apr_a', null].sort());
+        assert.equal((await store.getApproval('apr_a'))?.uses, 1);
+      });
+
+      it('refuses a use after the window', async () => {
+        const a = await approved('apr_a');
+        assert.equal(await store.consumeApproval(a.digest, NOW + 300), null);
+        assert.deepEqual(await store.expireApprovals(NOW + 300).then((list) => list.map((x) => [x.id, x.state])), [['apr_a', 'expired']]);
+        assert.equal(await store.consumeApproval(a.digest, NOW + 1), null, 'an expired approval stays expired');
+      });
+
+      it('repeats identical calls until repeatUntil, at most maxUses times', async () => {
+        const a = await approved('apr_a', '{}', { usableUntil: NOW + 300, repeatUntil: NOW + 600, maxUses: 3 });
+        assert.equal((await store.consumeApproval(a.digest, NOW + 1))?.state, 'approved');
+        assert.equal((await store.consumeApproval(a.digest, NOW + 500))?.uses, 2, 'past the window, within the repeat period');
+        const last = await store.consumeApproval(a.digest, NOW + 501);
+        assert.deepEqual([last?.uses, last?.state], [3, 'used']);
+        assert.equal(await store.consumeApproval(a.digest, NOW + 502), null, 'its uses are spent');
+        const b = await approved('apr_b', '{"b":1}', { usableUntil: NOW + 300, repeatUntil: NOW + 600, maxUses: 5 });
+        assert.equal((await store.consumeApproval(b.digest, NOW + 10))?.uses, 1);
+        assert.equal(await store.consumeApproval(b.digest, NOW + 600), null, 'past the repeat period');
+        assert.deepEqual((await store.expireApprovals(NOW + 600)).map((x) => [x.id, x.state, x.uses]), [['apr_b', 'used', 1]]);
+      });
+
+      it('keeps a denial final: never used, never decided again', async () => {
+        const a = approval('apr_a', 'mnd_1');
+        await store.createApproval(a);
+        const denied = await store.decideApproval('apr_a', 'denied', 'admin', 'not today', NOW + 5, once());
+        assert.deepEqual([denied.ok, denied.approval?.state, denied.approval?.usableUntil, denied.approval?.note], [true, 'denied', null, 'not today']);
+        assert.equal(await store.consumeApproval(a.digest, NOW + 6), null);
+        const again = await store.decideApproval('apr_a', 'approved', 'person bob', null, NOW + 7, once());
+        assert.deepEqual([again.ok, !again.ok && again.reason, again.approval?.state], [false, 'not_pending', 'denied']);
+        assert.deepEqual(await store.expireApprovals(NOW + 10_000), []);
+        assert.equal((await store.getApproval('apr_a'))?.state, 'denied');
+      });
+
+      it('keeps an expiry final: a pending approval past its expiry cannot be decided', async () => {
+        const a = approval('apr_a', 'mnd_1');
+        await store.createApproval(a);
+        const late = await store.decideApproval('apr_a', 'approved', 'person bob', null, NOW + 900, once(NOW + 900));
+        assert.deepEqual([late.ok, !late.ok && late.reason, late.approval?.state], [false, 'expired', 'expired']);
+        assert.equal(await store.consumeApproval(a.digest, NOW + 901), null);
+        const again = await store.decideApproval('apr_a', 'approved', 'person bob', null, NOW + 1, once());
+        assert.deepEqual([again.ok, !again.ok && again.reason], [false, 'not_pending']);
+        // The same action may be asked for anew: the expired one no longer stands in the way.
+        await store.createApproval(approval('apr_b', 'mnd_1'));
+        assert.equal((await store.findPendingApproval(a.digest, NOW + 901))?.id, undefined, 'apr_b is past its expiry too at that time');
+        assert.equal((await store.findPendingApproval(a.digest, NOW))?.id, 'apr_b');
+      });
+
+      it('expires pending approvals past their expiry, and only those', async () => {
+        await store.createApproval(approval('apr_due', 'mnd_1', '{"a":1}', { expiresAt: NOW + 10 }));
+        await store.createApproval(approval('apr_later', 'mnd_1', '{"a":2}', { expiresAt: NOW + 1000 }));
+        assert.deepEqual((await store.expireApprovals(NOW + 10)).map((x) => [x.id, x.state]), [['apr_due', 'expired']]);
+        assert.equal((await store.getApproval('apr_later'))?.state, 'pending');
+        assert.deepEqual(await store.expireApprovals(NOW + 11), []);
+        const decided = await store.decideApproval('apr_due', 'approved', 'person bob', null, NOW, once());
+        assert.deepEqual([decided.ok, !decided.ok && decided.reason], [false, 'not_pending'], 'expired is final');
       });
     });
 

@@ -7,6 +7,7 @@
 import type { AuditEvent, StoredAuditEvent } from '../audit/event.ts';
 import type { HashPosition } from '../audit/merkle/hash-store.ts';
 import type { JWK } from '../identity/jwk.ts';
+import type { Approval, ApprovalFilter } from '../approvals/types.ts';
 
 export type PersonStatus = 'active' | 'deactivated';
 export interface Person {
@@ -303,4 +304,45 @@ export interface Store {
   /** Revokes one issued token by its `jti` until it would have expired anyway. */
   revokeTokenId(jti: string, expiresAt: number): Promise<void>;
   isTokenIdRevoked(jti: string, now: number): Promise<boolean>;
+
+  // Approvals (src/approvals): a person's yes or no on one exact action.
+  /**
+   * Adds a pending approval. There is at most one pending approval per digest: while
+   * another is pending (even past its expiry, until expireApprovals marks it), this
+   * refuses with `approval_exists`.
+   */
+  createApproval(approval: Approval): Promise<void>;
+  getApproval(id: string): Promise<Approval | null>;
+  /** Newest first, at most `limit` (default 100). */
+  listApprovals(filter?: ApprovalFilter): Promise<Approval[]>;
+  /** The pending approval of that digest not yet past its expiry, if any. */
+  findPendingApproval(digest: string, now: number): Promise<Approval | null>;
+  /**
+   * Approves or denies, only while it is pending and not past its expiry, in one
+   * transaction; a pending approval found past its expiry is marked expired.
+   */
+  decideApproval(id: string, decision: 'approved' | 'denied', by: string, note: string | null, now: number, use: ApprovalUse): Promise<ApprovalDecision>;
+  /**
+   * Takes one use of an approved approval of that digest, atomically with the checks:
+   * before `usableUntil` (or `repeatUntil`) and fewer than `maxUses` uses. The use that
+   * spends the last one marks it used. Returns it as it now is, or null: nothing to use.
+   */
+  consumeApproval(digest: string, now: number): Promise<Approval | null>;
+  /**
+   * Ends what can no longer be decided or used: pending approvals past their expiry
+   * become expired; approved ones past their window become used (when used at least
+   * once) or expired. Returns them as they now are.
+   */
+  expireApprovals(now: number): Promise<Approval[]>;
 }
+
+/** What an approval allows once approved (a denial stores none of it). */
+export interface ApprovalUse {
+  usableUntil: number;
+  repeatUntil: number | null;
+  maxUses: number;
+}
+
+export type ApprovalDecision =
+  | { ok: true; approval: Approval }
+  | { ok: false; reason: 'not_found' | 'not_pending' | 'expired'; approval: Approval | null };

@@ -190,4 +190,36 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       );
     `,
   },
+  {
+    version: 9,
+    name: 'approvals: a person\'s yes or no on one exact action, at most one pending per action digest',
+    sql: `
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        binding TEXT NOT NULL,
+        mandate_id TEXT NOT NULL REFERENCES mandates (id),
+        initiator TEXT NOT NULL,
+        approvers TEXT NOT NULL,
+        policies TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'used')),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        decided_by TEXT,
+        note TEXT,
+        usable_until INTEGER,
+        repeat_until INTEGER,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        used_at INTEGER
+      );
+      CREATE UNIQUE INDEX approvals_pending_digest ON approvals (digest) WHERE state = 'pending';
+      CREATE INDEX approvals_approved_digest ON approvals (digest) WHERE state = 'approved';
+      CREATE INDEX approvals_pending_expiry ON approvals (expires_at) WHERE state = 'pending';
+      CREATE INDEX approvals_mandate ON approvals (mandate_id, created_at);
+      CREATE INDEX approvals_created ON approvals (created_at);
+    `,
+  },
 ];

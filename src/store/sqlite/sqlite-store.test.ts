@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { entryLeafHash } from '../../audit/entry.ts';
 import { merkleTreeHash } from '../../audit/merkle/index.ts';
 import { MandateError } from '../../errors.ts';
-import { agent, mandate, person, storeContract } from '../store-contract.ts';
+import { agent, approval, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { ACTIVE_TREE_SQL, SqliteStore } from './sqlite-store.ts';
 
@@ -47,6 +47,44 @@ const { workerData, parentPort } = require('node:worker_threads');
   parentPort.postMessage(outcomes);
 })().catch((error) => parentPort.postMessage(['crashed: ' + error.message]));
 `;
+
+// The same for approvals: each worker tries to use every single-use approval in turn.
+const CONSUME_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+(async () => {
+  const { SqliteStore } = await import(workerData.module);
+  const store = new SqliteStore(workerData.path);
+  const gate = new Int32Array(workerData.gate);
+  Atomics.add(gate, 1, 1);
+  Atomics.wait(gate, 0, 0);
+  const outcomes = [];
+  for (const digest of workerData.digests) {
+    try {
+      outcomes.push((await store.consumeApproval(digest, workerData.now)) ? 'used' : 'refused');
+    } catch (error) {
+      outcomes.push('error: ' + error.message);
+    }
+  }
+  await store.close();
+  parentPort.postMessage(outcomes);
+})().catch((error) => parentPort.postMessage(['crashed: ' + error.message]));
+`;
+
+/** Runs `source` in four workers on their own connections to `path`, released together; answers each worker's outcomes. */
+async function raceWorkers(source: string, data: Record<string, unknown>): Promise<string[][]> {
+  const gate = new Int32Array(new SharedArrayBuffer(8));
+  const module = new URL('./sqlite-store.ts', import.meta.url).href;
+  const workers = [0, 1, 2, 3].map((index) => new Worker(source, { eval: true, workerData: { module, gate: gate.buffer, index, ...data } }));
+  let settled = 0;
+  const outcomes = workers.map((worker) => new Promise<string[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  }).finally(() => { settled += 1; }));
+  while (Atomics.load(gate, 1) < workers.length && settled === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  Atomics.store(gate, 0, 1);
+  Atomics.notify(gate, 0);
+  return Promise.all(outcomes);
+}
 
 describe('SQLite store', () => {
   it('runs in WAL mode, recorded in the database file', async () => {
@@ -283,6 +321,30 @@ describe('SQLite store', () => {
       assert.deepEqual(forToken, ['ok', 'used', 'used', 'used'], `token ${i}: ${forToken.join(', ')}`);
     });
     for (let i = 0; i < hashes.length; i++) assert.equal((await store.getAgent(`agt_bot-${i}`))?.keys.length, 1);
+    await store.close();
+    await cleanup();
+  });
+
+  it('lets exactly one of several connections use each single-use approval', async () => {
+    const { path, cleanup } = await tempFile();
+    const store = new SqliteStore(path);
+    await store.createPerson(person('alice'));
+    const bot = agent('bot', 'alice');
+    await store.createAgent(bot, { tokenHash: 'hash-bot', agentId: bot.id, expiresAt: NOW + 900 });
+    await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+    const digests: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const a = approval(`apr_${i}`, 'mnd_1', `{"i":${i}}`);
+      await store.createApproval(a);
+      assert.ok((await store.decideApproval(a.id, 'approved', 'person bob', null, NOW, { usableUntil: NOW + 300, repeatUntil: null, maxUses: 1 })).ok);
+      digests.push(a.digest);
+    }
+    const perWorker = await raceWorkers(CONSUME_WORKER, { path, digests, now: NOW + 1 });
+    digests.forEach((_digest, i) => {
+      const forApproval = perWorker.map((list) => list[i]).sort();
+      assert.deepEqual(forApproval, ['refused', 'refused', 'refused', 'used'], `approval ${i}: ${forApproval.join(', ')}`);
+    });
+    for (let i = 0; i < digests.length; i++) assert.deepEqual(await store.getApproval(`apr_${i}`).then((a) => [a?.state, a?.uses]), ['used', 1]);
     await store.close();
     await cleanup();
   });

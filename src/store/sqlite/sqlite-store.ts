@@ -14,6 +14,9 @@ import type {
   MandateSelector, Person, PersonStatus, Server, SigningKey, StoredCheckpoint, Store, Tool,
 } from '../types.ts';
 import type { CredentialRewrap, SealedCredential } from '../types.ts';
+import type { Approval, ApprovalFilter } from '../../approvals/types.ts';
+import type { ApprovalDecision, ApprovalUse } from '../types.ts';
+import { ApprovalTables } from './approval-tables.ts';
 import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -63,6 +66,7 @@ export class SqliteStore implements Store {
   #memoVersion = -1;
   readonly #ledger: LedgerTables;
   readonly #credentials: CredentialTables;
+  readonly #approvals: ApprovalTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -77,6 +81,9 @@ export class SqliteStore implements Store {
     this.#credentials = new CredentialTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p),
       transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
+    });
+    this.#approvals = new ApprovalTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
     });
   }
 
@@ -556,5 +563,35 @@ export class SqliteStore implements Store {
   async isTokenIdRevoked(jti: string, now: number): Promise<boolean> {
     const until = this.#remember(`revoked:${jti}`, () => numOrNull(this.#get('SELECT expires_at FROM revoked_tokens WHERE jti = ?', jti)?.expires_at));
     return until !== null && until >= now;
+  }
+
+  // Approvals (never remembered: see approval-tables.ts)
+
+  async createApproval(approval: Approval): Promise<void> {
+    this.#approvals.create(approval);
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    return this.#approvals.get(id);
+  }
+
+  async listApprovals(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    return this.#approvals.list(filter);
+  }
+
+  async findPendingApproval(digest: string, now: number): Promise<Approval | null> {
+    return this.#approvals.findPending(digest, now);
+  }
+
+  async decideApproval(id: string, decision: 'approved' | 'denied', by: string, note: string | null, now: number, use: ApprovalUse): Promise<ApprovalDecision> {
+    return this.#approvals.decide(id, decision, by, note, now, use);
+  }
+
+  async consumeApproval(digest: string, now: number): Promise<Approval | null> {
+    return this.#approvals.consume(digest, now);
+  }
+
+  async expireApprovals(now: number): Promise<Approval[]> {
+    return this.#approvals.expire(now);
   }
 }
