@@ -11,6 +11,7 @@ import { Introspection } from './delegation/introspection.ts';
 import { KeyRing } from './identity/keyring.ts';
 import { ExternalIssuers } from './identity/oidc-issuers.ts';
 import { People } from './identity/people.ts';
+import { Groups } from './identity/groups.ts';
 import { ReplayCache } from './identity/replay-cache.ts';
 import { TokenEndpoint } from './delegation/token-exchange.ts';
 import { TokenService } from './identity/tokens.ts';
@@ -41,6 +42,8 @@ export interface App {
   tokens: TokenService;
   people: People;
   agents: Agents;
+  /** The embedded group directory (approvers named `group:<name>`). */
+  groups: Groups;
   catalog: Catalog;
   mandates: Mandates;
   external: ExternalIssuers;
@@ -115,6 +118,7 @@ export async function createApp(config: Config): Promise<App> {
       people: new People(store, tokens, external, config.personTokenTtl),
       agents: new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl }),
       catalog: new Catalog(store),
+      groups: new Groups(store),
       mandates,
       tokenEndpoint: new TokenEndpoint(store, tokens, replay, {
         issuer: url.issuer,

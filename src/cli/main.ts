@@ -11,6 +11,7 @@ import { auditCommands } from './commands/audit.ts';
 import { auditLedgerCommands } from './commands/audit-ledger.ts';
 import { callCommands } from './commands/call.ts';
 import { credentialCommands } from './commands/credentials.ts';
+import { groupCommands } from './commands/groups.ts';
 import { mandateCommands } from './commands/mandates.ts';
 import { peopleCommands } from './commands/people.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -20,7 +21,7 @@ import { tokenCommands } from './commands/token.ts';
 import type { Command } from './context.ts';
 import { createOutput } from './output.ts';
 
-export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...serverCommands, ...credentialCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
+export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...groupCommands, ...serverCommands, ...credentialCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));

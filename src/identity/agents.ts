@@ -23,7 +23,7 @@ export class Agents {
     this.#options = options;
   }
 
-  async add(input: { name: string; owner: string; purpose: string; environment?: Environment | undefined }, now: number): Promise<{ agent: Agent; enrollmentToken: string; enrollmentExpiresAt: number }> {
+  async add(input: { name: string; owner: string; sponsor?: string | undefined; purpose: string; environment?: Environment | undefined }, now: number): Promise<{ agent: Agent; enrollmentToken: string; enrollmentExpiresAt: number }> {
     assertAgentName(input.name);
     const environment = input.environment ?? 'dev';
     if (!ENVIRONMENTS.includes(environment)) throw badRequest('invalid_environment', `environment must be one of ${ENVIRONMENTS.join(', ')}`);
@@ -31,11 +31,15 @@ export class Agents {
     const owner = await this.#store.getPerson(input.owner);
     if (!owner) throw badRequest('owner_not_found', `no person with id ${input.owner}`);
     if (owner.status !== 'active') throw badRequest('owner_inactive', `the owner ${owner.id} is ${owner.status}`);
+    const sponsor = input.sponsor === undefined ? null : await this.#store.getPerson(input.sponsor);
+    if (input.sponsor !== undefined && !sponsor) throw badRequest('sponsor_not_found', `no person with id ${input.sponsor}`);
+    if (sponsor && sponsor.status !== 'active') throw badRequest('sponsor_inactive', `the sponsor ${sponsor.id} is ${sponsor.status}`);
     const agent: Agent = {
       id: newId('agt'),
       name: input.name,
       spiffeId: agentSpiffeId(this.#options.trustDomain, input.name),
       owner: owner.id,
+      sponsor: sponsor?.id ?? null,
       purpose: input.purpose,
       environment,
       status: 'active',

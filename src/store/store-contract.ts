@@ -22,7 +22,7 @@ export const person = (id: string, overrides: Partial<Person> = {}): Person => (
 });
 
 export const agent = (name: string, owner: string, overrides: Partial<Agent> = {}): Agent => ({
-  id: `agt_${name}`, name, spiffeId: `spiffe://mandate.test/agent/${name}`, owner, purpose: 'testing', environment: 'dev', status: 'active',
+  id: `agt_${name}`, name, spiffeId: `spiffe://mandate.test/agent/${name}`, owner, sponsor: null, purpose: 'testing', environment: 'dev', status: 'active',
   reviewDue: null, keys: [], createdAt: NOW, enrolledAt: null, ...overrides,
 });
 
@@ -137,6 +137,15 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(await store.getAgentBySpiffeId('spiffe://mandate.test/agent/none'), null);
         assert.deepEqual((await store.listAgents()).map((x) => x.name).sort(), ['bot', 'other']);
         assert.deepEqual((await store.listAgents({ owner: 'bob' })).map((x) => x.name), ['other']);
+      });
+
+      it('keeps an agent\'s sponsor', async () => {
+        await store.createPerson(person('alice'));
+        await store.createPerson(person('sam'));
+        const a = agent('sponsored', 'alice', { sponsor: 'sam' });
+        await store.createAgent(a, { tokenHash: 'hash-sponsored', agentId: a.id, expiresAt: NOW + 900 });
+        assert.equal((await store.getAgent(a.id))?.sponsor, 'sam');
+        assert.equal((await store.getAgentBySpiffeId(a.spiffeId))?.sponsor, 'sam');
       });
 
       it('refuses a duplicate agent name and keeps the first', async () => {
@@ -585,6 +594,43 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
           { id: 'crd_b', fromKekId: 'kek_a', wrappedKey: new Uint8Array([4]), kekId: 'kek_z' },
         ], NOW + 6), 'credential_changed', 409);
         assert.deepEqual((await store.listCredentials()).map((c) => c.kekId), ['kek_new', 'kek_new'], 'nothing changed');
+      });
+    });
+
+    describe('groups', () => {
+      beforeEach(async () => {
+        for (const id of ['alice', 'bob', 'carol']) await store.createPerson(person(id));
+      });
+
+      it('creates groups with members, lists them and the groups of a person', async () => {
+        await store.createGroup({ name: 'ops', members: ['carol', 'alice', 'alice'], createdAt: NOW });
+        await store.createGroup({ name: 'finance', members: [], createdAt: NOW + 1 });
+        assert.deepEqual(await store.getGroup('ops'), { name: 'ops', members: ['alice', 'carol'], createdAt: NOW });
+        assert.equal(await store.getGroup('none'), null);
+        assert.deepEqual(await store.listGroups(), [{ name: 'finance', members: [], createdAt: NOW + 1 }, { name: 'ops', members: ['alice', 'carol'], createdAt: NOW }]);
+        assert.deepEqual(await store.groupsOf('alice'), ['ops']);
+        assert.deepEqual(await store.groupsOf('bob'), []);
+      });
+
+      it('refuses a taken name or an unknown member, leaving nothing behind', async () => {
+        await store.createGroup({ name: 'ops', members: ['alice'], createdAt: NOW });
+        await rejectsWith(store.createGroup({ name: 'ops', members: [], createdAt: NOW }), 'group_exists', 409);
+        await rejectsWith(store.createGroup({ name: 'new', members: ['bob', 'nobody'], createdAt: NOW }), 'person_not_found', 400);
+        assert.equal(await store.getGroup('new'), null);
+        assert.deepEqual(await store.groupsOf('bob'), []);
+      });
+
+      it('adds and removes members', async () => {
+        await store.createGroup({ name: 'ops', members: ['alice'], createdAt: NOW });
+        assert.equal(await store.addGroupMember('ops', 'bob', NOW), true);
+        assert.equal(await store.addGroupMember('ops', 'bob', NOW), false, 'already a member');
+        await rejectsWith(store.addGroupMember('ops', 'nobody', NOW), 'person_not_found', 404);
+        await rejectsWith(store.addGroupMember('none', 'bob', NOW), 'group_not_found', 404);
+        assert.deepEqual((await store.getGroup('ops'))?.members, ['alice', 'bob']);
+        assert.equal(await store.removeGroupMember('ops', 'alice'), true);
+        assert.equal(await store.removeGroupMember('ops', 'alice'), false);
+        assert.deepEqual((await store.getGroup('ops'))?.members, ['bob']);
+        assert.deepEqual(await store.groupsOf('alice'), []);
       });
     });
 

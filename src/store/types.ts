@@ -29,6 +29,8 @@ export interface Agent {
   name: string;
   spiffeId: string;
   owner: string;
+  /** A person who answers for the agent beside its owner (an approver kind: `sponsor`); absent or null: none. */
+  sponsor?: string | null;
   purpose: string;
   environment: Environment;
   status: AgentStatus;
@@ -37,6 +39,14 @@ export interface Agent {
   keys: JWK[];
   createdAt: number;
   enrolledAt: number | null;
+}
+
+/** A named set of people, from the embedded group directory (an approver kind: `group:<name>`). */
+export interface Group {
+  name: string;
+  /** Person ids, sorted. */
+  members: string[];
+  createdAt: number;
 }
 
 export interface EnrollmentGrant {
@@ -210,6 +220,17 @@ export interface Store {
   setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null>;
   /** Consumes the enrollment token (single use) and registers the key, atomically. */
   enrollAgent(tokenHash: string, key: JWK, now: number): Promise<EnrollmentResult>;
+
+  /** Adds a group with its first members; refuses a taken name (`group_exists`) or an unknown person (`person_not_found`). */
+  createGroup(group: Group): Promise<void>;
+  getGroup(name: string): Promise<Group | null>;
+  listGroups(): Promise<Group[]>;
+  /** The names of the groups the person is a member of, sorted. */
+  groupsOf(person: string): Promise<string[]>;
+  /** Adds a member; false when they were one already. Refuses an unknown group (`group_not_found`) or person (`person_not_found`). */
+  addGroupMember(name: string, person: string, now: number): Promise<boolean>;
+  /** Removes a member; false when they were none. */
+  removeGroupMember(name: string, person: string): Promise<boolean>;
 
   createServer(server: Server, tools: Tool[]): Promise<void>;
   getServer(name: string): Promise<Server | null>;

@@ -30,6 +30,7 @@ export const agentRoutes = [
     body: z.strictObject({
       name: z.string().min(1).max(128), owner: z.string().min(1).max(128), purpose: z.string().min(1).max(1000),
       environment: z.enum(['dev', 'staging', 'prod']).optional(),
+      sponsor: z.string().min(1).max(128).optional().describe('a person who answers for the agent beside its owner: an approver when a policy names `sponsor`'),
     }),
     response: z.object({ agent: AgentView, enrollment_token: z.string(), enrollment_expires_at: z.string() }),
     handle: async ({ app, caller, body, now }) => {

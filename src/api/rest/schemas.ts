@@ -1,6 +1,6 @@
 // Shapes of the control plane's answers; requests are declared beside their routes.
 import { z } from 'zod';
-import type { Agent, IdentityProvider, Mandate, Person, Server, Tool } from '../../store/types.ts';
+import type { Agent, Group, IdentityProvider, Mandate, Person, Server, Tool } from '../../store/types.ts';
 
 const time = z.string().describe('RFC 3339 time');
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
@@ -15,11 +15,16 @@ export const personView = (p: Person): z.infer<typeof PersonView> => ({ id: p.id
 export const AgentView = z.object({
   id: z.string(), name: z.string(), spiffe_id: z.string(), owner: z.string(), purpose: z.string(), environment: z.enum(['dev', 'staging', 'prod']),
   status: z.enum(['active', 'suspended', 'retired']), enrolled: z.boolean(), key_ids: z.array(z.string()), created_at: time, enrolled_at: time.nullable(),
+  sponsor: z.string().nullable().describe('a person who answers for the agent beside its owner (approver kind `sponsor`)'),
 });
 export const agentView = (a: Agent): z.infer<typeof AgentView> => ({
   id: a.id, name: a.name, spiffe_id: a.spiffeId, owner: a.owner, purpose: a.purpose, environment: a.environment, status: a.status,
   enrolled: a.keys.length > 0, key_ids: a.keys.map((k) => String(k.kid)), created_at: iso(a.createdAt), enrolled_at: isoOrNull(a.enrolledAt),
+  sponsor: a.sponsor ?? null,
 });
+
+export const GroupView = z.object({ name: z.string(), members: z.array(z.string()).describe('person ids, sorted'), created_at: time });
+export const groupView = (g: Group): z.infer<typeof GroupView> => ({ name: g.name, members: g.members, created_at: iso(g.createdAt) });
 
 export const ToolView = z.object({
   name: z.string(), sensitivity: z.enum(['public', 'internal', 'confidential', 'secret']), effect: z.enum(['read', 'write', 'destructive']),

@@ -12,14 +12,17 @@ const statusCommand = (verb: 'suspend' | 'retire' | 'activate', summary: string)
 
 export const agentCommands: Command[] = [
   {
-    words: ['agent', 'add'], usage: 'mandate agent add <name> --owner <user> --purpose TEXT [--env dev|staging|prod]',
+    words: ['agent', 'add'], usage: 'mandate agent add <name> --owner <user> --purpose TEXT [--env dev|staging|prod] [--sponsor <user>]',
     summary: 'register an agent; prints its id, SPIFFE ID and a one-time enrollment token',
-    options: { owner: { type: 'string' }, purpose: { type: 'string' }, env: { type: 'string' } },
+    options: { owner: { type: 'string' }, purpose: { type: 'string' }, env: { type: 'string' }, sponsor: { type: 'string' } },
     run: async (parsed, { api, out }) => {
-      const body = { name: positional(parsed, 0, 'the agent name'), owner: required(parsed, 'owner'), purpose: required(parsed, 'purpose'), environment: optional(parsed, 'env') };
+      const body = {
+        name: positional(parsed, 0, 'the agent name'), owner: required(parsed, 'owner'), purpose: required(parsed, 'purpose'), environment: optional(parsed, 'env'), sponsor: optional(parsed, 'sponsor'),
+      };
       const answer = await (await api()).request<{ agent: Record<string, unknown>; enrollment_token: string; enrollment_expires_at: string }>('POST', '/api/v1/agents', body);
       out.record(answer, [
-        ['id', answer.agent.id], ['spiffe id', answer.agent.spiffe_id], ['owner', answer.agent.owner], ['environment', answer.agent.environment],
+        ['id', answer.agent.id], ['spiffe id', answer.agent.spiffe_id], ['owner', answer.agent.owner], ...(answer.agent.sponsor ? [['sponsor', answer.agent.sponsor] as [string, unknown]] : []),
+        ['environment', answer.agent.environment],
         ['enrollment token', answer.enrollment_token], ['token expires', `${answer.enrollment_expires_at} (single use)`],
       ]);
       out.note(`next, on the agent's machine: mandate agent enroll --token ${answer.enrollment_token} --key-file agent-key.json`);

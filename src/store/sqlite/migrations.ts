@@ -222,4 +222,22 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX approvals_created ON approvals (created_at);
     `,
   },
+  {
+    version: 10,
+    name: 'agents: their sponsor; the embedded group directory (groups and their members)',
+    sql: `
+      ALTER TABLE agents ADD COLUMN sponsor TEXT REFERENCES people (id);
+      CREATE TABLE person_groups (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE group_members (
+        group_name TEXT NOT NULL REFERENCES person_groups (name),
+        person TEXT NOT NULL REFERENCES people (id),
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (group_name, person)
+      ) WITHOUT ROWID;
+      CREATE INDEX group_members_person ON group_members (person);
+    `,
+  },
 ];

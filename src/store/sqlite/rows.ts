@@ -18,7 +18,7 @@ export const toPerson = (r: Row): Person => ({
   issuer: strOrNull(r.issuer), subject: strOrNull(r.subject), createdAt: num(r.created_at),
 });
 export const toAgent = (r: Row): Agent => ({
-  id: String(r.id), name: String(r.name), spiffeId: String(r.spiffe_id), owner: String(r.owner), purpose: String(r.purpose),
+  id: String(r.id), name: String(r.name), spiffeId: String(r.spiffe_id), owner: String(r.owner), sponsor: strOrNull(r.sponsor), purpose: String(r.purpose),
   environment: r.environment as Agent['environment'], status: r.status as AgentStatus, reviewDue: numOrNull(r.review_due),
   keys: parse<JWK[]>(r.keys), createdAt: num(r.created_at), enrolledAt: numOrNull(r.enrolled_at),
 });

@@ -17,6 +17,8 @@ import type { CredentialRewrap, SealedCredential } from '../types.ts';
 import type { Approval, ApprovalFilter } from '../../approvals/types.ts';
 import type { ApprovalDecision, ApprovalUse } from '../types.ts';
 import { ApprovalTables } from './approval-tables.ts';
+import type { Group } from '../types.ts';
+import { GroupTables } from './group-tables.ts';
 import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -67,6 +69,7 @@ export class SqliteStore implements Store {
   readonly #ledger: LedgerTables;
   readonly #credentials: CredentialTables;
   readonly #approvals: ApprovalTables;
+  readonly #groups: GroupTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -83,6 +86,9 @@ export class SqliteStore implements Store {
       transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
     });
     this.#approvals = new ApprovalTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
+    });
+    this.#groups = new GroupTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
     });
   }
@@ -210,8 +216,8 @@ export class SqliteStore implements Store {
     try {
       this.#transaction(() => {
         this.#run(
-          'INSERT INTO agents (id, name, spiffe_id, owner, purpose, environment, status, review_due, keys, created_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          a.id, a.name, a.spiffeId, a.owner, a.purpose, a.environment, a.status, a.reviewDue, json(a.keys), a.createdAt, a.enrolledAt,
+          'INSERT INTO agents (id, name, spiffe_id, owner, sponsor, purpose, environment, status, review_due, keys, created_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          a.id, a.name, a.spiffeId, a.owner, a.sponsor ?? null, a.purpose, a.environment, a.status, a.reviewDue, json(a.keys), a.createdAt, a.enrolledAt,
         );
         this.#run('INSERT INTO enrollment_tokens (token_hash, agent_id, expires_at) VALUES (?, ?, ?)', enrollment.tokenHash, enrollment.agentId, enrollment.expiresAt);
       });
@@ -259,6 +265,32 @@ export class SqliteStore implements Store {
       this.#run('UPDATE agents SET keys = ?, enrolled_at = ? WHERE id = ?', json(keys), now, agentId);
       return { ok: true, agent: toAgent(this.#get('SELECT * FROM agents WHERE id = ?', agentId) as Row) };
     });
+  }
+
+  // Groups (never remembered: see group-tables.ts)
+
+  async createGroup(group: Group): Promise<void> {
+    this.#groups.create(group);
+  }
+
+  async getGroup(name: string): Promise<Group | null> {
+    return this.#groups.get(name);
+  }
+
+  async listGroups(): Promise<Group[]> {
+    return this.#groups.list();
+  }
+
+  async groupsOf(person: string): Promise<string[]> {
+    return this.#groups.groupsOf(person);
+  }
+
+  async addGroupMember(name: string, person: string, now: number): Promise<boolean> {
+    return this.#groups.addMember(name, person, now);
+  }
+
+  async removeGroupMember(name: string, person: string): Promise<boolean> {
+    return this.#groups.removeMember(name, person);
   }
 
   // Servers and tools
