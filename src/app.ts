@@ -26,6 +26,7 @@ import { CredentialBroker } from './credentials/broker.ts';
 import { loadKekRing } from './credentials/kek.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { HttpProxy } from './gateway/http-api/proxy.ts';
+import { agentStopped, credentialChanged, mandateEnded } from './gateway/session-endings.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { PolicyStore, readPolicyDirectory } from './policy/policy-store.ts';
 import { PolicySet, type SchemaSource } from './policy/policy-set.ts';
@@ -109,6 +110,18 @@ export async function createApp(config: Config): Promise<App> {
     const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies, credentials });
     const mandates = new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit);
     const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
+    const agents = new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl });
+    // When authority ends in the store, what holds it outside ends too: the gateway's
+    // sessions bound to it, and with them their upstream processes.
+    mandates.ended.on(async ({ ids, state }) => {
+      await gateway.endSessions({ mandates: ids }, mandateEnded(state));
+    });
+    agents.statusChanged.on(async (agent) => {
+      if (agent.status !== 'active') await gateway.endSessions({ agent: agent.spiffeId }, agentStopped(agent));
+    });
+    credentials.changed.on(async (change) => {
+      await gateway.endSessions({ credential: change.id }, credentialChanged(change));
+    });
     return {
       config,
       store,
@@ -116,7 +129,7 @@ export async function createApp(config: Config): Promise<App> {
       tokens,
       external,
       people: new People(store, tokens, external, config.personTokenTtl),
-      agents: new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl }),
+      agents,
       catalog: new Catalog(store),
       groups: new Groups(store),
       mandates,

@@ -7,6 +7,7 @@
 // never reached with less (or other) than the credentials it is bound to.
 import { MandateError, badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
+import { Signal } from '../lib/signal.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import type { CredentialInjection, CredentialRewrap, SealedCredential, Server, Store } from '../store/types.ts';
 import { injectedSecrets } from './injected-secrets.ts';
@@ -49,12 +50,20 @@ export interface RotationResult {
   unchanged: number;
 }
 
+/** A credential whose secret is no longer what upstreams opened with may have been given: removed, or its secret replaced. */
+export interface CredentialChange {
+  id: string;
+  change: 'removed' | 'replaced';
+}
+
 const bindingOf = (c: Pick<SealedCredential, 'id' | 'server' | 'injection'>): SealBinding => ({ credentialId: c.id, server: c.server, target: targetOf(c.injection) });
 
 export class CredentialBroker {
   readonly #store: Store;
   readonly #keks: KekRing;
   readonly #policy: () => PolicyEngine;
+  /** Emitted after a credential was removed or its secret replaced, once stored: upstreams holding the old one are ended. */
+  readonly changed = new Signal<CredentialChange>('a credential changed');
 
   constructor(store: Store, keks: KekRing, policy: () => PolicyEngine) {
     this.#store = store;
@@ -92,14 +101,16 @@ export class CredentialBroker {
 
   async remove(id: string): Promise<void> {
     if (!(await this.#store.removeCredential(id))) throw notFound('credential_not_found', `no credential with id ${id}`);
+    await this.changed.emit({ id, change: 'removed' });
   }
 
-  /** Seals a new secret for the credential (under a fresh data key); sessions opened from now on get it. */
+  /** Seals a new secret for the credential (under a fresh data key); sessions opened from now on get it, those open with the old one are ended. */
   async replaceSecret(id: string, secret: string, now: number): Promise<SealedCredential> {
     const credential = await this.get(id);
     checkSecret(secret, credential.injection);
     const replaced = await this.#store.replaceCredentialSecret(id, this.#seal(secret, credential), now);
     if (!replaced) throw notFound('credential_not_found', `no credential with id ${id}`);
+    await this.changed.emit({ id, change: 'replaced' });
     return replaced;
   }
 

@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/log.ts';
 import { describeCaller, type Caller } from '../identity/caller.ts';
 import type { MandateClaims, TokenService } from '../identity/tokens.ts';
 import { newId } from '../lib/ids.ts';
+import { Signal } from '../lib/signal.ts';
 import type { AuthorizationRequest, Decision, PolicyEngine } from '../policy/engine.ts';
 import { actionEntity, agentEntity, personEntity, timeContext } from '../policy/entities.ts';
 import type { Agent, Mandate, MandateSelector, Person, Store } from '../store/types.ts';
@@ -27,6 +28,13 @@ export interface MandatesOptions {
 }
 
 export const MANDATE_ID_PREFIX = 'mnd';
+
+/** Mandates that ended together: the ones selected and everything delegated below them. */
+export interface EndedMandates {
+  ids: string[];
+  state: 'revoked' | 'completed' | 'expired';
+  reason: string | null;
+}
 
 /** What `mandate revoke` ends: a mandate, agent or person by id, a server's mandates, or all. */
 export type RevocationTarget = { id: string } | { server: string } | { all: true };
@@ -53,6 +61,13 @@ export class Mandates {
   readonly #policy: () => PolicyEngine;
   readonly #options: MandatesOptions;
   readonly #audit: AuditLog | null;
+  /**
+   * Emitted after mandates ended, however they ended (revoked, completed, expired, a
+   * mandate token revoked, an agent retired, a grantor deactivated), once stored and
+   * recorded: so that what still holds their authority outside the store (gateway
+   * sessions, upstream processes, database roles) is ended too.
+   */
+  readonly ended = new Signal<EndedMandates>('mandates ended');
 
   constructor(store: Store, tokens: TokenService, policy: () => PolicyEngine, options: MandatesOptions, audit: AuditLog | null = null) {
     this.#store = store;
@@ -189,11 +204,15 @@ export class Mandates {
       }
       await Promise.all(events);
     }
+    if (ended.length > 0) await this.ended.emit({ ids: ended, state, reason });
     return ended;
   }
 
-  expire(now: number): Promise<string[]> {
-    return this.#store.expireMandates(now);
+  /** The sweep: marks active mandates past their expiry as expired. */
+  async expire(now: number): Promise<string[]> {
+    const expired = await this.#store.expireMandates(now);
+    if (expired.length > 0) await this.ended.emit({ ids: expired, state: 'expired', reason: 'expired' });
+    return expired;
   }
 }
 

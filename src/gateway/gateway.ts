@@ -6,7 +6,9 @@
 // recorded request carries an argument's secret (redact.ts). When the server has
 // credentials, each is decided (`credential/use`) and unsealed as the session opens,
 // and injected into its upstream; a refusal refuses the session, and the events of
-// its requests name the credentials by id.
+// its requests name the credentials by id. A session ends, its upstream with it, when
+// its authority does (endSessions): its mandate ended, its agent (or one that delegated
+// to it) stopped, a credential it was given removed or replaced.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
@@ -39,6 +41,35 @@ export interface GatewayOptions {
 }
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
+
+/** What a session holds authority from: its mandate, the agents of its chain, the credentials injected into its upstream. */
+export interface SessionOwner {
+  mandateId: string;
+  /** SPIFFE IDs, current actor first: the agent and those that delegated to it. */
+  agents: readonly string[];
+  credentials: readonly string[];
+}
+
+/** Which sessions to end: those of these mandates, of an agent anywhere in their chain, or given a credential. */
+export type SessionSelector = { mandates: readonly string[] } | { agent: string } | { credential: string };
+
+/** Why sessions ended: a stable code, and the message an agent's open requests are answered with. */
+export interface SessionEnding {
+  code: string;
+  message: (owner: SessionOwner) => string;
+}
+
+/** Endings remembered for sessions still opening; one opening while more than this happened is refused (fail closed). */
+const REMEMBERED_ENDINGS = 1024;
+
+const selects = (selector: SessionSelector): ((owner: SessionOwner) => boolean) => {
+  if ('mandates' in selector) {
+    const ids = new Set(selector.mandates);
+    return (owner) => ids.has(owner.mandateId);
+  }
+  if ('agent' in selector) return (owner) => owner.agents.includes(selector.agent);
+  return (owner) => owner.credentials.includes(selector.credential);
+};
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -78,6 +109,10 @@ export class Gateway {
   readonly #policy: () => PolicyEngine;
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
+  readonly #owners = new WeakMap<GatewaySession, SessionOwner>();
+  /** Counts endSessions calls; a request notes it when it starts, so a session it opens can be checked against what ended meanwhile. */
+  #revision = 0;
+  readonly #endings: Array<{ revision: number; selects: (owner: SessionOwner) => boolean; ending: SessionEnding }> = [];
   readonly #reaper: NodeJS.Timeout;
   /** Whether tool replies carrying a secret are withheld; from the options, and may be switched while running. */
   blockSecretReplies: boolean;
@@ -106,19 +141,48 @@ export class Gateway {
     return this.#sessions.size;
   }
 
+  /**
+   * Ends every open session the selector names, stopping its upstream (a stdio
+   * process), its agent's open requests answered with the ending's message; a session
+   * still being opened under the same authority is refused once it is. Resolves when
+   * they are closed; answers how many were.
+   */
+  async endSessions(selector: SessionSelector, ending: SessionEnding): Promise<number> {
+    const matches = selects(selector);
+    this.#revision += 1;
+    this.#endings.push({ revision: this.#revision, selects: matches, ending });
+    if (this.#endings.length > REMEMBERED_ENDINGS) this.#endings.shift();
+    const ended = [...this.#sessions.values()].flatMap((session) => {
+      const owner = this.#owners.get(session);
+      return owner !== undefined && matches(owner) ? [{ session, owner }] : [];
+    });
+    await Promise.all(ended.map(({ session, owner }) => session.close(ending.message(owner))));
+    return ended.length;
+  }
+
+  /** The ending since `revision` that applies to a session of `owner`, if any. */
+  #endedSince(revision: number, owner: SessionOwner): { code: string; message: string } | null {
+    if (revision === this.#revision) return null;
+    const oldest = this.#endings[0]?.revision ?? this.#revision + 1;
+    if (revision + 1 < oldest) return { code: 'session_ended', message: 'too much authority ended while the session was opening: open it again' };
+    const found = this.#endings.find((e) => e.revision > revision && e.selects(owner));
+    return found ? { code: found.ending.code, message: found.ending.message(owner) } : null;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#reaper);
     await Promise.allSettled([...this.#sessions.values()].map((s) => s.close()));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, serverName: string, path: string, now: number): Promise<void> {
+    const revision = this.#revision;
     const server = await this.#store.getServer(serverName);
     if (!server) return sendJson(res, 404, { error: 'not_found', error_description: `no server named ${serverName} behind this gateway` });
     if (server.upstream.transport === 'http-api') return sendJson(res, 404, { error: 'not_found', error_description: `${serverName} is an HTTP API, not an MCP server: call it through /proxy/${serverName}/…` });
     const caller = await this.#authenticate(req, res, server, path, now);
     if (!caller) return;
     try {
-      await this.#serve(req, res, server, caller);
+      await this.#serve(req, res, server, caller, revision);
     } catch (error) {
       if (!(error instanceof TransportError)) throw error;
       sendRpcError(res, error.status, error.rpcCode, error.message);
@@ -143,8 +207,11 @@ export class Gateway {
     }
   }
 
-  /** One authenticated streamable-HTTP request: POST messages, GET the session stream, DELETE the session. */
-  async #serve(req: IncomingMessage, res: ServerResponse, server: Server, caller: CallerContext): Promise<void> {
+  /**
+   * One authenticated streamable-HTTP request: POST messages, GET the session stream,
+   * DELETE the session. `revision`: endSessions' count when the request arrived.
+   */
+  async #serve(req: IncomingMessage, res: ServerResponse, server: Server, caller: CallerContext, revision: number): Promise<void> {
     const sessionHeader = req.headers['mcp-session-id'];
     if (req.method === 'POST') {
       checkPostHeaders(req.headers);
@@ -153,10 +220,10 @@ export class Gateway {
       if (messages.some((m) => m.method === 'initialize')) {
         if (messages.length > 1) throw new TransportError(400, -32600, 'Invalid Request: initialize must be sent alone');
         if (sessionHeader !== undefined) throw new TransportError(400, -32600, 'Invalid Request: this session is already initialized');
-        const opened = await this.#openSession(server, caller);
+        const opened = await this.#openSession(server, caller, revision);
         if ('refused' in opened) {
-          const { code, message, rpcCode } = opened.refused;
-          sendJson(res, 200, { jsonrpc: '2.0', id: messages[0]?.id ?? null, error: { code: rpcCode, message, data: { code, server: server.name, method: 'credential/use' } } });
+          const { code, message, rpcCode, method } = opened.refused;
+          sendJson(res, 200, { jsonrpc: '2.0', id: messages[0]?.id ?? null, error: { code: rpcCode, message, data: { code, server: server.name, ...(method ? { method } : {}) } } });
           return;
         }
         opened.receive(res, messages, false, caller);
@@ -189,9 +256,10 @@ export class Gateway {
 
   /**
    * A new session with its upstream, the server's credentials injected; or, when one
-   * of them may not or cannot be used, the refusal (nothing is started).
+   * of them may not or cannot be used, the refusal (nothing is started). A session
+   * whose authority ended while it was opening (since `revision`) is closed and refused.
    */
-  async #openSession(server: Server, caller: CallerContext): Promise<GatewaySession | { refused: { code: string; message: string; rpcCode: number } }> {
+  async #openSession(server: Server, caller: CallerContext, revision: number): Promise<GatewaySession | { refused: { code: string; message: string; rpcCode: number; method?: string } }> {
     const lease = this.#options.credentials
       ? await this.#options.credentials.lease(server, caller, `${server.name}/*`, Math.floor(Date.now() / 1000))
       : { ok: true as const, injection: undefined, uses: [] };
@@ -202,7 +270,7 @@ export class Gateway {
     if (!lease.ok) {
       // A denial is the gateway's refusal; a key or seal problem is Mandate's own failure.
       const rpcCode = lease.code === 'credential_use_denied' || lease.code === 'decision_failed' ? GATEWAY_DENIED : -32603;
-      return { refused: { code: lease.code, message: lease.message, rpcCode } };
+      return { refused: { code: lease.code, message: lease.message, rpcCode, method: 'credential/use' } };
     }
     const credentials = lease.injection ? [...lease.injection.credentials] : [];
     const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream, {}, lease.injection), {
@@ -220,7 +288,14 @@ export class Gateway {
       await session.close();
       throw new TransportError(502, -32603, `the upstream server ${server.name} could not be reached: ${(error as Error).message}`);
     }
+    const owner: SessionOwner = { mandateId: caller.mandateId, agents: [...caller.agents], credentials };
+    this.#owners.set(session, owner);
     this.#sessions.set(session.sessionId, session);
+    const ended = this.#endedSince(revision, owner);
+    if (ended) {
+      await session.close(ended.message);
+      return { refused: { ...ended, rpcCode: GATEWAY_DENIED } };
+    }
     return session;
   }
 

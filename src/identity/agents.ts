@@ -3,6 +3,7 @@
 // as a hash); the agent spends it to register the public half of a key it made.
 import { MandateError, badRequest, notFound } from '../errors.ts';
 import { newId, newSecret, sha256 } from '../lib/ids.ts';
+import { Signal } from '../lib/signal.ts';
 import { ENVIRONMENTS, type Agent, type AgentStatus, type Environment, type Store } from '../store/types.ts';
 import { importPublicJwk, jwkThumbprint, publicPart, type JWK } from './jwk.ts';
 import { agentSpiffeId, assertAgentName } from './spiffe.ts';
@@ -17,6 +18,8 @@ export interface AgentsOptions {
 export class Agents {
   readonly #store: Store;
   readonly #options: AgentsOptions;
+  /** Emitted with the agent after it was suspended, retired or reactivated, once stored. */
+  readonly statusChanged = new Signal<Agent>('an agent\'s status changed');
 
   constructor(store: Store, options: AgentsOptions) {
     this.#store = store;
@@ -89,6 +92,7 @@ export class Agents {
     if (before.status === 'retired' && status !== 'retired') throw new MandateError('agent_retired', `agent ${id} is retired`, { status: 409 });
     const agent = await this.#store.setAgentStatus(id, status);
     if (!agent) throw notFound('agent_not_found', `no agent with id ${id}`);
+    await this.statusChanged.emit(agent);
     return agent;
   }
 }
