@@ -1,17 +1,18 @@
 // `npm run bench`: Mandate's benchmarks. Speed targets live here, never in tests.
 //   npm run bench                    every benchmark, readable tables
-//   npm run bench -- gateway         only the named ones (token-exchange, gateway, policy, audit)
+//   npm run bench -- gateway         only the named ones (token-exchange, gateway, policy, audit, revocation)
 //   npm run bench -- --json          machine-readable results
 import { freePort } from '../src/lib/free-port.ts';
 import { auditBench, printAudit, type AuditBenchResult } from './audit.ts';
 import { gatewayBench, printGateway, type GatewayBenchResult } from './gateway.ts';
 import { policyBench, printPolicy, type PolicyBenchResult } from './policy.ts';
+import { printRevocation, revocationBench, type RevocationBenchResult } from './revocation.ts';
 import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from './token-exchange.ts';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const named = args.filter((a) => !a.startsWith('--'));
-const BENCHES = ['token-exchange', 'gateway', 'policy', 'audit'];
+const BENCHES = ['token-exchange', 'gateway', 'policy', 'audit', 'revocation'];
 const unknown = named.filter((n) => !BENCHES.includes(n));
 if (unknown.length) {
   console.error(`unknown benchmark: ${unknown.join(', ')} (choose from ${BENCHES.join(', ')})`);
@@ -19,7 +20,7 @@ if (unknown.length) {
 }
 const wanted = (name: string) => named.length === 0 || named.includes(name);
 
-const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult; policy?: PolicyBenchResult; audit?: AuditBenchResult } = { node: process.version };
+const results: { node: string; tokenExchange?: TokenExchangeResult; gateway?: GatewayBenchResult; policy?: PolicyBenchResult; audit?: AuditBenchResult; revocation?: RevocationBenchResult } = { node: process.version };
 if (!json) console.log(`Mandate benchmarks — node ${process.version}\n`);
 if (wanted('token-exchange')) {
   results.tokenExchange = await tokenExchangeBench(await freePort());
@@ -40,4 +41,13 @@ if (wanted('audit')) {
   results.audit = await auditBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
   if (!json) printAudit(results.audit);
 }
+if (wanted('revocation')) {
+  if (!json && (results.tokenExchange || results.gateway || results.policy || results.audit)) console.log('');
+  results.revocation = await revocationBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
+  if (!json) printRevocation(results.revocation);
+}
 if (json) console.log(JSON.stringify(results, null, 2));
+if (results.revocation && results.revocation.violations > 0) {
+  console.error(`revocation: ${results.revocation.violations} calls were allowed after their revocation was acknowledged`);
+  process.exitCode = 1;
+}
