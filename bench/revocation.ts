@@ -272,12 +272,15 @@ async function trial(clients: Client[], revoke: () => Promise<void>): Promise<{ 
       throw error;
     }
   });
+  // Held from the start, so that a loop failing while the revocation is in flight is this trial's error, not an unhandled rejection.
+  const finished = Promise.all(loops);
+  finished.catch(() => undefined);
   await Promise.all(warmed.map((w) => w.promise));
   await sleep(Math.random() * 3); // the revocation lands anywhere within a call
   const t0 = performance.now();
   await revoke();
   ack = performance.now();
-  return { t0, ack, calls: await Promise.all(loops) };
+  return { t0, ack, calls: await finished };
 }
 
 export interface LatencySummary { p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number }
