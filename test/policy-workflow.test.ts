@@ -86,7 +86,7 @@ describe('the policy store API', () => {
     assert.equal(status, 200);
     assert.equal(body.hash, h.app.policy().hash);
     const policies = body.policies as Array<Record<string, unknown>>;
-    assert.deepEqual(policies.find((p) => p.id === 'owner-may-grant'), { id: 'owner-may-grant', file: 'delegation.cedar', line: 5, column: 1, effect: 'permit', mode: 'enforce' });
+    assert.deepEqual(policies.find((p) => p.id === 'owner-may-grant'), { id: 'owner-may-grant', file: 'delegation.cedar', line: 5, column: 1, effect: 'permit', mode: 'enforce', approval: null });
     assert.deepEqual((body.files as Array<{ file: string }>).map((f) => f.file), (await readdir(policyDir)).filter((f) => f.endsWith('.cedar')).sort());
     await h.api('POST', '/api/v1/users', { body: { id: 'pat' } });
     const person = String((await h.api('POST', '/api/v1/users/pat/login')).body.token);
@@ -128,7 +128,7 @@ describe('the policy store API', () => {
     assert.notEqual(put.body.hash, before);
     assert.equal(await readFile(join(policyDir, 'extra.cedar'), 'utf8'), marker(2));
     const shown = await h.api('GET', '/api/v1/policies/extra.cedar');
-    assert.deepEqual(shown.body, { file: 'extra.cedar', text: marker(2), policies: [{ id: 'marker-2', file: 'extra.cedar', line: 1, column: 1, effect: 'permit', mode: 'enforce' }] });
+    assert.deepEqual(shown.body, { file: 'extra.cedar', text: marker(2), policies: [{ id: 'marker-2', file: 'extra.cedar', line: 1, column: 1, effect: 'permit', mode: 'enforce', approval: null }] });
     // A broken replacement leaves the file as it was.
     assert.equal((await h.api('PUT', '/api/v1/policies/extra.cedar', { body: { text: 'permit (' } })).status, 422);
     assert.equal(await readFile(join(policyDir, 'extra.cedar'), 'utf8'), marker(2));
@@ -358,8 +358,9 @@ describe('mandate policy replay', () => {
       { replayed: report.replayed, unchanged: report.unchanged, policies_changed: report.policies_changed, allow_to_deny: report.allow_to_deny, deny_to_allow: report.deny_to_allow, skipped: report.skipped },
       { replayed: 5, unchanged: 2, policies_changed: 0, allow_to_deny: 2, deny_to_allow: 1, skipped: 0 },
     );
-    assert.deepEqual(report.by_agent, [{ agent: first.scenario.spiffeId, allow_to_deny: 2, deny_to_allow: 1 }]);
-    assert.deepEqual(report.by_policy, [{ policy: 'no-echo-for-first', allow_to_deny: 2, deny_to_allow: 0 }, { policy: 'sums-for-first', allow_to_deny: 0, deny_to_allow: 1 }]);
+    const none = { to_approval: 0, from_approval: 0 };
+    assert.deepEqual(report.by_agent, [{ agent: first.scenario.spiffeId, allow_to_deny: 2, deny_to_allow: 1, ...none }]);
+    assert.deepEqual(report.by_policy, [{ policy: 'no-echo-for-first', allow_to_deny: 2, deny_to_allow: 0, ...none }, { policy: 'sums-for-first', allow_to_deny: 0, deny_to_allow: 1, ...none }]);
     assert.deepEqual(report.recorded_under, [h.app.policy().hash]);
 
     // Readably, and as a CI gate.

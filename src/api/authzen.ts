@@ -85,6 +85,8 @@ const DecisionView = z.object({
     policy_set_hash: z.string(),
     errors: z.array(z.string()).optional().describe('Cedar evaluation errors: any error denies'),
     error: z.object({ status: z.number().int(), message: z.string() }).optional().describe('the request could not be given to Cedar (a value it cannot represent)'),
+    approval: z.object({ policies: z.array(z.string()), approvers: z.array(z.array(z.string())) }).optional()
+      .describe('the request needs approval (decision false until then): one approver of each list, a list per determining policy'),
     shadow: z.object({ decision: z.boolean(), policies: z.array(z.string()) }).optional().describe('what the set decides with its shadow policies enforced'),
     reason: z.enum(['deny_on_first_deny', 'permit_on_first_permit']).optional().describe('on the evaluation that ended a batch early'),
   }),

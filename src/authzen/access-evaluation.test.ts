@@ -64,6 +64,21 @@ describe('properties become Cedar attributes', () => {
     assert.equal(evaluation.answer.context.reason_admin.en, 'forbidden by no-locked-documents');
   });
 
+  it('answers a request that needs approval with false, saying so and naming the approvers', () => {
+    const approvals = new PolicyEngine(PolicySet.unvalidated(splitPolicies([{ origin: 'a.cedar', text: `
+      @id("open-by-name") permit (principal, action == Action::"open", resource);
+      @id("big-needs-approval") @approval("owner, group:security")
+      forbid (principal, action == Action::"open", resource) when { resource has size && resource.size > 10 };
+    ` }])));
+    const open = (size: number): AccessRequest => ({ subject: alice, action: { name: 'open' }, resource: { type: 'document', id: 'x', properties: { size } } });
+    const evaluation = evaluate(approvals, open(50));
+    assert.deepEqual(decided(evaluation), { decision: false, policies: ['big-needs-approval'], denial: 'approval_required' });
+    assert.deepEqual(evaluation.answer.context.approval, { policies: ['big-needs-approval'], approvers: [['owner', 'group:security']] });
+    assert.equal(evaluation.answer.context.reason_admin.en, 'denied until approved: needs approval by owner or group:security (asked by big-needs-approval)');
+    assert.deepEqual(decided(evaluate(approvals, open(5))), { decision: true, policies: ['open-by-name'], denial: null });
+    assert.equal(evaluate(approvals, open(5)).answer.context.approval, undefined);
+  });
+
   it('accepts parents in Cedar\'s own escaped form too, and leaves null members out', () => {
     const request = toCedarRequest({ ...readReport, resource: { ...report, properties: { ...report.properties, __parents: [{ __entity: { type: 'folder', id: 'sales' } }], note: null } } });
     const resource = request.entities.find((e) => e.uid.type === 'document');

@@ -3,11 +3,15 @@
 // deny_on_first_deny, permit_on_first_permit), all against the same policy set.
 // Each answer is an AuthZEN Decision whose context explains it the way every Mandate
 // decision is explained: the determining policies, the policy set's hash, the errors.
-// Anything that keeps a request from being decided denies it (fail closed).
+// Anything that keeps a request from being decided denies it (fail closed). A request
+// that needs a person's approval is a deny too (`decision: false`: it must not go
+// ahead as asked), whose context says so and names the approvers.
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import { describeCaller, type Caller } from '../identity/caller.ts';
 import { MandateError } from '../errors.ts';
-import type { AuthorizationRequest, Decision, PolicyEngine } from '../policy/engine.ts';
+import type { ApproverSpec } from '../approvals/types.ts';
+import { APPROVAL_REQUIRED, decideWithApprovals, type DecisionWithApprovals } from '../policy/approval-decision.ts';
+import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import type { ActionGroups } from '../policy/action-groups.ts';
 import { toCedarRequest, type AccessRequest, type AuthzenEntity } from './cedar-request.ts';
 
@@ -25,6 +29,12 @@ export interface DecisionContext {
   errors?: string[];
   /** Present when the request itself could not be given to Cedar. */
   error?: { status: number; message: string };
+  /**
+   * Present when approval would let it go ahead: who must approve (one of each list:
+   * a list per determining policy, `policies` in the same order). Mandate's own
+   * member; a PEP that does not know it still sees `decision: false`.
+   */
+  approval?: { policies: string[]; approvers: ApproverSpec[][] };
   /** Present when a shadow policy could apply: what the set would decide with shadow policies enforced. */
   shadow?: { decision: boolean; policies: string[] };
   /** On the evaluation that ended a batch early: the semantic that ended it. */
@@ -41,13 +51,17 @@ export interface AccessDecision {
 export interface Evaluation {
   request: AccessRequest;
   answer: AccessDecision;
-  /** forbidden_by_policy, no_policy_permits, decision_failed or invalid_evaluation; null when allowed. */
+  /** forbidden_by_policy, approval_required, no_policy_permits, decision_failed or invalid_evaluation; null when allowed. */
   denial: string | null;
 }
 
-function explain(answer: Decision): { denial: string | null; why: string } {
+function explain(answer: DecisionWithApprovals): { denial: string | null; why: string } {
   if (answer.errors.length > 0) return { denial: 'decision_failed', why: `denied: the request could not be evaluated (${answer.errors.join('; ')})` };
   if (answer.decision === 'allow') return { denial: null, why: `permitted by ${answer.policies.join(', ')}` };
+  if (answer.needsApproval) {
+    const { policies, approvers } = answer.needsApproval;
+    return { denial: APPROVAL_REQUIRED, why: `denied until approved: needs approval by ${approvers.map((list) => list.join(' or ')).join(', and by ')} (asked by ${policies.join(', ')})` };
+  }
   if (answer.policies.length > 0) return { denial: 'forbidden_by_policy', why: `forbidden by ${answer.policies.join(', ')}` };
   return { denial: 'no_policy_permits', why: 'denied: no policy permits this request' };
 }
@@ -65,9 +79,9 @@ export function evaluate(engine: PolicyEngine, request: AccessRequest, actionGro
       answer: { decision: false, context: { reason_admin: { en: `denied: ${error.message}` }, policies: [], policy_set_hash: engine.hash, error: { status: error.status, message: error.message } } },
     };
   }
-  let answer: Decision;
+  let answer: DecisionWithApprovals;
   try {
-    answer = engine.decide(cedarRequest);
+    answer = decideWithApprovals(engine, cedarRequest);
   } catch (error) {
     // The decision point is meant to answer every request; if it cannot, the answer is a deny that says so.
     answer = { decision: 'deny', policies: [], policySetHash: engine.hash, errors: [`the decision point failed: ${(error as Error).message}`] };
@@ -75,6 +89,7 @@ export function evaluate(engine: PolicyEngine, request: AccessRequest, actionGro
   const { denial, why } = explain(answer);
   const context: DecisionContext = { reason_admin: { en: why }, policies: [...answer.policies], policy_set_hash: answer.policySetHash };
   if (answer.errors.length > 0) context.errors = [...answer.errors];
+  if (answer.needsApproval) context.approval = { policies: [...answer.needsApproval.policies], approvers: answer.needsApproval.approvers.map((list) => [...list]) };
   if (answer.shadow) context.shadow = { decision: answer.shadow.decision === 'allow', policies: [...answer.shadow.policies] };
   return { request, denial, answer: { decision: answer.decision === 'allow' && answer.errors.length === 0, context } };
 }

@@ -141,6 +141,13 @@ describe('which policies read arguments', () => {
     assert.equal(listingEngine(plain), plain);
     assert.ok(readsArguments(set.policies.find((p) => p.id === 'p') as never));
   });
+
+  it('sets aside approval policies for listings: what needs approval is listed', () => {
+    const set = engine('@id("ask") @approval("owner") forbid (principal, action == Action::"tools/call", resource) when { context.call == "fs/read_file" };\n@id("no") forbid (principal, action == Action::"tools/call", resource) when { context.call == "fs/write_file" };');
+    assert.deepEqual(listingEngine(set).policies.map((p) => p.id).filter((id) => id === 'ask' || id === 'no'), ['no']);
+    const listed = (name: string) => listingEngine(set).decide(governedRequest({ ...caller(), scope: ['fs/*'] }, { ...server, environment: null }, 'tools/call', name, { ...tool, name }, NOW)).decision;
+    assert.deepEqual([listed('read_file'), listed('write_file')], ['allow', 'deny']);
+  });
 });
 
 describe('the request as recorded', () => {

@@ -10,6 +10,7 @@
 // arguments could change its decision, and they are left out). The audit log keeps
 // the request with its argument values redacted (recordedRequest).
 import { redactMember, redactText, secretNameKind, type SecretKind } from '../audit/redact.ts';
+import { isApprovalPolicy } from '../policy/approval-decision.ts';
 import { PolicyEngine, type AuthorizationRequest, type EntityRecord, type LoadedPolicy } from '../policy/engine.ts';
 import { SENSITIVITY_LEVEL, actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
 import { PolicySet } from '../policy/policy-set.ts';
@@ -113,16 +114,20 @@ export function setReadsArguments(engine: PolicyEngine): boolean {
 
 const listings = new WeakMap<PolicyEngine, PolicyEngine>();
 
+/** Forbids a listing sets aside: those that read arguments, and those an approval can lift. */
+const setAsideInListings = (p: LoadedPolicy): boolean => p.effect === 'forbid' && (readsArguments(p) || isApprovalPolicy(p));
+
 /**
  * What decides a listing: a listing has no arguments yet, so the forbids that read
  * arguments are set aside (each call is decided with its arguments); the permits
- * that read them see none.
+ * that read them see none. Approval policies are set aside too: what needs approval
+ * is listed, as it can be called once approved (the call itself then needs it).
  */
 export function listingEngine(engine: PolicyEngine): PolicyEngine {
-  if (!setReadsArguments(engine)) return engine;
+  if (!engine.policies.some(setAsideInListings)) return engine;
   let listing = listings.get(engine);
   if (!listing) {
-    listing = new PolicyEngine(PolicySet.unvalidated(engine.policies.filter((p) => !(p.effect === 'forbid' && readsArguments(p)))));
+    listing = new PolicyEngine(PolicySet.unvalidated(engine.policies.filter((p) => !setAsideInListings(p))));
     listings.set(engine, listing);
   }
   return listing;

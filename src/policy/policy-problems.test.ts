@@ -60,6 +60,30 @@ describe('policy problems at file:line:column', () => {
     assert.deepEqual(problems([{ origin: 'mode.cedar', text }]), ['mode.cedar:2:1: @mode must be "enforce" or "shadow", not "audit"']);
   });
 
+  it('@approval: an unknown approver or a bad group name at the entry, a permit or no approver at the annotation', () => {
+    const forbid = 'forbid (principal is Agent, action == Action::"tools/call", resource is Tool)';
+    const text = [
+      `@id("boss")\n@approval("owner, boss")\n${forbid};`,
+      `@id("group")\n  @approval("initiator,group:Sec Ops")\n${forbid};`,
+      `@id("permit")\n@approval("owner")\n${TOOL_CALL};`,
+      `@id("none")\n@approval(" ")\n${forbid};`,
+      `@id("hole")\n@approval("owner,,sponsor")\n${forbid};`,
+    ].join('\n');
+    assert.deepEqual(problems([{ origin: 'approval.cedar', text }]), [
+      'approval.cedar:2:19: unknown approver "boss" in @approval: write owner, sponsor, initiator or group:<name>',
+      'approval.cedar:5:24: group name "Sec Ops" in @approval is not valid: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64',
+      'approval.cedar:8:1: @approval belongs on a forbid: it names who may approve what the forbid stops, and a permit stops nothing',
+      'approval.cedar:11:1: @approval names no approver: write one or more of owner, sponsor, initiator or group:<name>, separated by commas',
+      'approval.cedar:14:1: @approval has an empty entry: write owner, sponsor, initiator or group:<name>, separated by commas',
+    ]);
+  });
+
+  it('@approval: alternatives read in order, spaces and repeats dropped, shadow mode allowed; other policies have none', () => {
+    const text = `@id("a")\n@mode("shadow")\n@approval(" owner ,group:sec-ops.eu, owner")\nforbid (principal, action == Action::"tools/call", resource);\n@id("b")\n${TOOL_CALL};\n`;
+    const set = PolicySet.load([{ origin: 'ok.cedar', text }], SCHEMA);
+    assert.deepEqual(set.policies.map((p) => [p.id, p.mode, p.approval]), [['a', 'shadow', ['owner', 'group:sec-ops.eu']], ['b', 'enforce', null]]);
+  });
+
   it('every problem of every file at once, in file order', () => {
     const a = { origin: 'a.cedar', text: 'permit (principal, action, resource) when { 1 + };\n' };
     const b = { origin: 'b.cedar', text: `${TOOL_CALL}\nwhen { principal.nickname == "x" };\n${TOOL_CALL}\nwhen { resource.name == 1 };\n` };

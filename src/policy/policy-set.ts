@@ -5,6 +5,7 @@
 // every problem found, each at its file, line and column (see problems.ts).
 import { createHash } from 'node:crypto';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { isApproverSpec, type ApproverSpec } from '../approvals/types.ts';
 import { actionGroupsOf, type ActionGroups } from './action-groups.ts';
 import { PolicyInvalidError, compareProblems, lineColumn, problemAt, problemFromCedar, type PolicyProblem } from './problems.ts';
 
@@ -23,6 +24,11 @@ export interface LoadedPolicy {
   text: string;
   effect: 'permit' | 'forbid';
   mode: PolicyMode;
+  /**
+   * `@approval("owner, group:security")` on a forbid: what it forbids may be done once
+   * one of these approves it (see approval-decision.ts); null for any other policy.
+   */
+  approval: ApproverSpec[] | null;
   /** Cedar's JSON form of the policy (its scope is what the decision point indexes). */
   json: cedar.PolicyJson;
   /** Where the policy starts in its file (1-based line and column), when it came from one. */
@@ -81,18 +87,49 @@ function parseSources(sources: readonly PolicySource[], problems: PolicyProblem[
         problems.push(problemAt(where, ...at(/@mode\s*\([^)]*\)/), `@mode must be "enforce" or "shadow", not "${mode}"`, { policy: id }));
         return;
       }
+      const approval = annotations.approval === undefined ? null : readApproval(annotations.approval, json.json.effect);
+      if (approval !== null && !Array.isArray(approval)) {
+        const [start, end] = at(/@approval\s*\([^)]*\)/);
+        const inside = approval.entry === undefined ? -1 : text.slice(start - base, end - base).indexOf(approval.entry);
+        const span: [number, number] = inside === -1 ? [start, end] : [start + inside, start + inside + (approval.entry as string).length];
+        problems.push(problemAt(where, ...span, approval.problem, { policy: id }));
+        return;
+      }
       const { line, column } = lineColumn(source.text, base);
       const first = firstUse.get(id);
       if (first) {
         problems.push(problemAt(where, ...at(/@id\s*\([^)]*\)/), `policy id "${id}" is already used by the policy at ${first.origin}:${first.line}:${first.column}`, { policy: id }));
         return;
       }
-      const policy: LoadedPolicy = { id, origin: source.origin, text, effect: json.json.effect, mode, json: json.json, line, column };
+      const policy: LoadedPolicy = { id, origin: source.origin, text, effect: json.json.effect, mode, approval, json: json.json, line, column };
       firstUse.set(id, policy);
       parsed.push({ policy, file: source.origin, fileText: source.text, base });
     });
   }
   return parsed;
+}
+
+const APPROVER_KINDS = 'owner, sponsor, initiator or group:<name>';
+
+/**
+ * An `@approval` annotation's approvers: alternatives separated by commas, each
+ * `owner`, `sponsor`, `initiator` or `group:<name>` (repeats dropped); or what is
+ * wrong with it, and the entry at fault when it is one entry.
+ */
+function readApproval(value: string, effect: 'permit' | 'forbid'): ApproverSpec[] | { problem: string; entry?: string } {
+  if (effect !== 'forbid') return { problem: '@approval belongs on a forbid: it names who may approve what the forbid stops, and a permit stops nothing' };
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (entries.every((entry) => entry === '')) return { problem: `@approval names no approver: write one or more of ${APPROVER_KINDS}, separated by commas` };
+  const approvers: ApproverSpec[] = [];
+  for (const entry of entries) {
+    if (entry === '') return { problem: `@approval has an empty entry: write ${APPROVER_KINDS}, separated by commas` };
+    if (entry.startsWith('group:') && !isApproverSpec(entry)) {
+      return { problem: `group name "${entry.slice(6)}" in @approval is not valid: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64`, entry };
+    }
+    if (!isApproverSpec(entry)) return { problem: `unknown approver "${entry}" in @approval: write ${APPROVER_KINDS}`, entry };
+    if (!approvers.includes(entry)) approvers.push(entry);
+  }
+  return approvers;
 }
 
 /** Splits policy files into individual policies, each named by its `@id("…")` or `<file>#<n>`; throws naming every problem. */
@@ -180,6 +217,15 @@ export class PolicySet {
     const checked = PolicySet.check(sources, schema);
     if (!checked.ok) throw new PolicyInvalidError(checked.problems);
     return checked.set;
+  }
+
+  /**
+   * Some of this set's policies, under this set's hash and action groups: a view used
+   * to decide part of the active set (approval-decision.ts), whose decisions are
+   * recorded as the active set's.
+   */
+  subset(keep: (policy: LoadedPolicy) => boolean): PolicySet {
+    return new PolicySet(this.policies.filter(keep), this.hash, this.actionGroups);
   }
 
   /** A set from policies already split, without a schema (tests and benchmarks of the decision point). */

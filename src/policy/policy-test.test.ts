@@ -1,5 +1,6 @@
 // Policy tests and replay over the real schema: what a test file can assert (the
-// decision, its policies, the shadow decision, evaluation errors), how it refuses a
+// decision — needs-approval too —, its policies and approvers, the shadow decision,
+// evaluation errors), how it refuses a
 // request the schema would not admit, and how a replay reads recorded decisions.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -62,6 +63,26 @@ describe('policy tests', () => {
     assert.deepEqual(results[2]?.failures, ['the schema has no action "mandate/steal"']);
   });
 
+  it('assert needs-approval and its approvers, apart from a deny', () => {
+    const engine = engineOf(GRANT, '@id("long-needs-owner")\n@approval("owner, group:leads")\nforbid (principal, action == Action::"mandate/grant", resource)\nwhen { context.ttl > 600 };\n');
+    const results = runTests('t.json', parseTestFile('t.json', file([
+      grantTest({ expect: 'needs-approval', policies: ['long-needs-owner'], approvers: [['owner', 'group:leads']] }),
+      grantTest({ name: 'short', context: { ttl: 60 }, expect: 'allow' }),
+      grantTest({ name: 'as a deny', expect: 'deny' }),
+      grantTest({ name: 'other approvers', expect: 'needs-approval', approvers: [['initiator']] }),
+    ])), engine, SCHEMA);
+    assert.deepEqual(results.map((r) => [r.name, r.passed, r.failures]), [
+      ['grant', true, []],
+      ['short', true, []],
+      ['as a deny', false, ['expected deny, got needs-approval (by long-needs-owner; approvers owner or group:leads)']],
+      ['other approvers', false, ['expected approval by initiator, got approval by owner or group:leads']],
+    ]);
+    assert.deepEqual(results[0]?.got, {
+      decision: 'needs-approval', policies: ['long-needs-owner'], approvers: [['owner', 'group:leads']], errors: [],
+      shadow: 'needs-approval', shadow_policies: ['long-needs-owner'], shadow_approvers: [['owner', 'group:leads']],
+    });
+  });
+
   it('name what is wrong with a test file', () => {
     assert.throws(() => parseTestFile('t.json', file([{ name: 'x', principal: 'alice', action: 'mandate/grant', resource: 'Agent::"bot"', expect: 'maybe' }])),
       /^MandateError: t\.json is not a policy test file: tests\.0\.principal: "alice" is not an entity uid: write Type::"id" or \{"type": …, "id": …\}; tests\.0\.expect: /);
@@ -90,6 +111,27 @@ describe('replay', () => {
     const report = replay.report();
     assert.deepEqual(report.changes.map((c) => [c.seq, c.change, c.replayed.policies]), [[2, 'allow→deny', ['short-only']], [3, 'allow→deny', ['short-only']], [4, 'deny→allow', ['owner-may-grant']]]);
     assert.deepEqual([report.replayed, report.unchanged, report.skipped, report.recorded_under], [4, 1, 1, ['sha256:old']]);
-    assert.deepEqual(report.by_policy, [{ policy: 'short-only', allow_to_deny: 2, deny_to_allow: 0 }, { policy: 'owner-may-grant', allow_to_deny: 0, deny_to_allow: 1 }]);
+    assert.deepEqual(report.by_policy, [{ policy: 'short-only', allow_to_deny: 2, deny_to_allow: 0, to_approval: 0, from_approval: 0 }, { policy: 'owner-may-grant', allow_to_deny: 0, deny_to_allow: 1, to_approval: 0, from_approval: 0 }]);
+  });
+
+  it('reports changes to and from needs-approval, and decides a call that held an approval as the gateway does', () => {
+    const replay = new Replay(engineOf(GRANT, '@id("long-needs-owner")\n@approval("owner")\nforbid (principal, action == Action::"mandate/grant", resource) when { context.ttl > 600 };\n'), 0);
+    const approved = { ...request(900), context: { ...request(900).context, approvals: [{ __entity: { type: 'Person', id: 'alice' } }] } };
+    replay.add(recorded(1, { request: request(900) }));
+    replay.add(recorded(2, { decision: 'deny', reason: 'approval_required', policies: ['long-needs-owner'], request: request(60) }));
+    replay.add(recorded(3, { decision: 'deny', reason: 'approval_required', policies: ['long-needs-owner'], request: request(900) }));
+    replay.add(recorded(4, { request: approved }));
+    // A failure stays a deny, never a needs-approval.
+    replay.add(recorded(5, { decision: 'deny', reason: 'decision_failed', policies: ['long-needs-owner'], request: { ...request(900), entities: [] } }));
+    const report = replay.report();
+    assert.deepEqual(report.changes.map((c) => [c.seq, c.change, c.recorded.decision, c.replayed]), [
+      [1, 'allow→needs-approval', 'allow', { decision: 'needs-approval', policies: ['long-needs-owner'], errors: [], approvers: [['owner']] }],
+      [2, 'needs-approval→allow', 'needs-approval', { decision: 'allow', policies: ['owner-may-grant'], errors: [] }],
+    ]);
+    assert.deepEqual([report.unchanged, report.to_approval, report.from_approval, report.allow_to_deny, report.deny_to_allow], [3, 1, 1, 0, 0]);
+    assert.deepEqual(report.by_policy, [
+      { policy: 'long-needs-owner', allow_to_deny: 0, deny_to_allow: 0, to_approval: 1, from_approval: 0 },
+      { policy: 'owner-may-grant', allow_to_deny: 0, deny_to_allow: 0, to_approval: 0, from_approval: 1 },
+    ]);
   });
 });

@@ -3,14 +3,17 @@
 //
 //   { "entities": [shared entities], "defaults": { "<action>": { "context": {…} } },
 //     "tests": [{ "name", "principal", "action", "resource", "context", "entities",
-//                 "expect": "allow" | "deny", "policies"?, "shadow"?, "errors"? }] }
+//                 "expect": "allow" | "deny" | "needs-approval", "policies"?, "approvers"?,
+//                 "shadow"?, "errors"? }] }
 //
 // Each request is first checked against the schema (a test that does not match it
-// tests nothing), then decided by the same decision point the gateway asks.
+// tests nothing), then decided by the same decision point the gateway asks, with
+// approvals as the gateway reads them (approval-decision.ts).
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { z } from 'zod';
 import { MandateError } from '../errors.ts';
-import type { AuthorizationRequest, Decision, EntityRecord, EntityRef, PolicyEngine } from './engine.ts';
+import { decideWithApprovals, type DecisionWithApprovals } from './approval-decision.ts';
+import type { AuthorizationRequest, EntityRecord, EntityRef, PolicyEngine } from './engine.ts';
 import type { SchemaSource } from './policy-set.ts';
 
 const UID = /^((?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)::"((?:[^"\\]|\\.)*)"$/;
@@ -37,7 +40,8 @@ const Entity = z.strictObject({
   tags: z.record(z.string(), CedarValue).optional(),
 });
 
-const Decided = z.enum(['allow', 'deny']);
+const Decided = z.enum(['allow', 'deny', 'needs-approval']);
+type Decided = z.output<typeof Decided>;
 
 const TestCase = z.strictObject({
   name: z.string().min(1),
@@ -49,6 +53,8 @@ const TestCase = z.strictObject({
   expect: Decided,
   /** The determining policies expected, exactly (any order). */
   policies: z.array(z.string()).optional(),
+  /** For `needs-approval`: the approvers expected, one list per determining policy in id order, each as its `@approval` names them. */
+  approvers: z.array(z.array(z.string())).optional(),
   /** The decision expected with shadow policies enforced. */
   shadow: Decided.optional(),
   /** Whether evaluation errors are expected (default: none). */
@@ -72,8 +78,9 @@ export interface TestResult {
   name: string;
   passed: boolean;
   request: { principal: string; action: string; resource: string };
-  expected: { decision: 'allow' | 'deny'; policies?: string[]; shadow?: 'allow' | 'deny'; errors: boolean };
-  got: { decision: 'allow' | 'deny'; policies: string[]; errors: string[]; shadow: 'allow' | 'deny'; shadow_policies: string[] } | null;
+  expected: { decision: Decided; policies?: string[]; approvers?: string[][]; shadow?: Decided; errors: boolean };
+  /** `approvers` (and `shadow_approvers`) when the decision (the shadow decision) is needs-approval. */
+  got: { decision: Decided; policies: string[]; approvers?: string[][]; errors: string[]; shadow: Decided; shadow_policies: string[]; shadow_approvers?: string[][] } | null;
   /** What did not match, one line each. */
   failures: string[];
 }
@@ -143,24 +150,35 @@ function schemaMismatch(request: AuthorizationRequest, schema: SchemaSource): st
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 const listed = (ids: readonly string[]): string => (ids.length > 0 ? ids.join(', ') : 'no policy');
+/** Approvers as a test file writes them, read out: `owner or group:security; initiator`. */
+export const approversText = (lists: readonly (readonly string[])[]): string => lists.map((list) => list.join(' or ')).join('; ');
+const decided = (d: { decision: 'allow' | 'deny'; needsApproval?: unknown }): Decided => (d.needsApproval ? 'needs-approval' : d.decision);
 
 /** Runs every test of a file against an engine. */
 export function runTests(fileName: string, file: PolicyTestFile, engine: PolicyEngine, schema: SchemaSource): TestResult[] {
   const actions = actionParents(schema);
   return file.tests.map((test, i) => {
     const request = requestOf(file, test, actions);
-    const expected = { decision: test.expect, ...(test.policies ? { policies: test.policies } : {}), ...(test.shadow ? { shadow: test.shadow } : {}), errors: test.errors ?? false };
+    const expected = { decision: test.expect, ...(test.policies ? { policies: test.policies } : {}), ...(test.approvers ? { approvers: test.approvers } : {}), ...(test.shadow ? { shadow: test.shadow } : {}), errors: test.errors ?? false };
     const base = { file: fileName, index: i + 1, name: test.name, expected, request: { principal: uidText(test.principal), action: test.action, resource: uidText(test.resource) } };
     if (!actions.has(test.action)) return { ...base, passed: false, got: null, failures: [`the schema has no action "${test.action}"`] };
     const mismatch = schemaMismatch(request, schema);
     if (mismatch) return { ...base, passed: false, got: null, failures: [`the request does not match the schema: ${mismatch}`] };
-    const decision: Decision = engine.decide(request);
-    const shadow = decision.shadow ?? { decision: decision.decision, policies: decision.policies, errors: decision.errors };
-    const got = { decision: decision.decision, policies: [...decision.policies], errors: [...decision.errors], shadow: shadow.decision, shadow_policies: [...shadow.policies] };
+    const decision: DecisionWithApprovals = decideWithApprovals(engine, request);
+    const shadow = decision.shadow ?? decision;
+    const got: NonNullable<TestResult['got']> = {
+      decision: decided(decision), policies: [...decision.policies], ...(decision.needsApproval ? { approvers: decision.needsApproval.approvers } : {}), errors: [...decision.errors],
+      shadow: decided(shadow), shadow_policies: [...shadow.policies], ...(shadow.needsApproval ? { shadow_approvers: shadow.needsApproval.approvers } : {}),
+    };
+    const approval = (lists: string[][] | undefined): string => (lists ? `; approvers ${approversText(lists)}` : '');
     const failures: string[] = [];
-    if (got.decision !== expected.decision) failures.push(`expected ${expected.decision}, got ${got.decision} (by ${listed(got.policies)})`);
+    if (got.decision !== expected.decision) failures.push(`expected ${expected.decision}, got ${got.decision} (by ${listed(got.policies)}${approval(got.approvers)})`);
     if (expected.policies && !sameSet(expected.policies, got.policies)) failures.push(`expected the decision by ${listed(expected.policies)}, got it by ${listed(got.policies)}`);
-    if (expected.shadow && expected.shadow !== got.shadow) failures.push(`expected the shadow decision ${expected.shadow}, got ${got.shadow} (by ${listed(got.shadow_policies)})`);
+    if (expected.approvers && got.decision === 'needs-approval' && JSON.stringify(expected.approvers) !== JSON.stringify(got.approvers)) {
+      failures.push(`expected approval by ${approversText(expected.approvers)}, got approval by ${approversText(got.approvers ?? [])}`);
+    }
+    if (expected.approvers && expected.decision !== 'needs-approval') failures.push('approvers are expected only of a needs-approval decision');
+    if (expected.shadow && expected.shadow !== got.shadow) failures.push(`expected the shadow decision ${expected.shadow}, got ${got.shadow} (by ${listed(got.shadow_policies)}${approval(got.shadow_approvers)})`);
     if (!expected.errors && got.errors.length > 0) failures.push(`evaluation errors: ${got.errors.join('; ')}`);
     if (expected.errors && got.errors.length === 0) failures.push('expected evaluation errors, got none');
     return { ...base, passed: failures.length === 0, got, failures };

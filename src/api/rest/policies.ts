@@ -17,8 +17,9 @@ const time = z.string().describe('RFC 3339 time');
 const PolicyView = z.object({
   id: z.string(), file: z.string(), line: z.number().int().nullable(), column: z.number().int().nullable(),
   effect: z.enum(['permit', 'forbid']), mode: z.enum(['enforce', 'shadow']).describe('shadow: evaluated and recorded, never enforced'),
+  approval: z.array(z.string()).nullable().describe('a forbid\'s @approval: who may approve what it stops (one of them); null: none'),
 });
-const policyView = (p: LoadedPolicy): z.infer<typeof PolicyView> => ({ id: p.id, file: p.origin, line: p.line ?? null, column: p.column ?? null, effect: p.effect, mode: p.mode });
+const policyView = (p: LoadedPolicy): z.infer<typeof PolicyView> => ({ id: p.id, file: p.origin, line: p.line ?? null, column: p.column ?? null, effect: p.effect, mode: p.mode, approval: p.approval });
 
 const ReloadView = z.object({
   at: time, trigger: z.string().describe('watch (the directory changed), api, or startup'), ok: z.boolean(), changed: z.boolean(),

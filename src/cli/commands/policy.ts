@@ -12,9 +12,9 @@ import { MandateError } from '../../errors.ts';
 import { PolicyEngine } from '../../policy/engine.ts';
 import { readPolicyDirectory } from '../../policy/policy-store.ts';
 import { PolicySet, type SchemaSource } from '../../policy/policy-set.ts';
-import { parseTestFile, runTests, type TestResult } from '../../policy/policy-test.ts';
+import { approversText, parseTestFile, runTests, type TestResult } from '../../policy/policy-test.ts';
 import { formatProblem, problemView, type PolicyProblem } from '../../policy/problems.ts';
-import { NO_PERMIT, Replay, type ReplayReport } from '../../policy/replay.ts';
+import { NO_PERMIT, Replay, changedCount, type ReplayReport } from '../../policy/replay.ts';
 import { optional, positional } from '../args.ts';
 import { decisionsSince, openAuditReader } from '../audit-reader.ts';
 import type { Command, CommandContext } from '../context.ts';
@@ -44,7 +44,7 @@ async function checkedSet(ctx: CommandContext, dir: string, schema: SchemaSource
   if (print && ctx.out.json) {
     ctx.out.record({
       valid: true, directory: dir, hash: checked.set.hash, count: checked.set.policies.length,
-      policies: checked.set.policies.map((p) => ({ id: p.id, file: p.origin, line: p.line ?? null, column: p.column ?? null, effect: p.effect, mode: p.mode })),
+      policies: checked.set.policies.map((p) => ({ id: p.id, file: p.origin, line: p.line ?? null, column: p.column ?? null, effect: p.effect, mode: p.mode, approval: p.approval })),
       warnings: checked.warnings.map(problemView),
     });
   }
@@ -64,8 +64,9 @@ async function testFiles(path: string): Promise<string[]> {
 const by = (policies: readonly string[]): string => (policies.length > 0 ? `by ${policies.join(', ')}` : 'by no policy');
 
 function describeFailure(r: TestResult): string[] {
-  const expected = `${r.expected.decision}${r.expected.policies ? ` ${by(r.expected.policies)}` : ''}${r.expected.shadow ? `, shadow ${r.expected.shadow}` : ''}${r.expected.errors ? ', with evaluation errors' : ''}`;
-  const got = r.got ? `${r.got.decision} ${by(r.got.policies)}${r.got.shadow !== r.got.decision || r.expected.shadow ? `, shadow ${r.got.shadow} ${by(r.got.shadow_policies)}` : ''}` : 'no decision';
+  const approvers = (lists: string[][] | undefined): string => (lists ? `, approvers ${approversText(lists)}` : '');
+  const expected = `${r.expected.decision}${r.expected.policies ? ` ${by(r.expected.policies)}` : ''}${approvers(r.expected.approvers)}${r.expected.shadow ? `, shadow ${r.expected.shadow}` : ''}${r.expected.errors ? ', with evaluation errors' : ''}`;
+  const got = r.got ? `${r.got.decision} ${by(r.got.policies)}${approvers(r.got.approvers)}${r.got.shadow !== r.got.decision || r.expected.shadow ? `, shadow ${r.got.shadow} ${by(r.got.shadow_policies)}` : ''}` : 'no decision';
   return [
     `FAIL  ${r.name}  (${r.file} #${r.index})`,
     `      request   ${r.request.principal} ${r.request.action} ${r.request.resource}`,
@@ -84,11 +85,16 @@ function describeReplay(report: ReplayReport, source: string, dir: string): stri
   for (const c of report.changes) {
     const what = `${c.server}/${c.target ?? '?'}${c.method && c.method !== 'tools/call' ? ` (${c.method})` : ''}`;
     const refused = c.recorded.reason && c.recorded.decision === 'allow' && c.change === 'allow→deny' ? `; the call was refused anyway: ${c.recorded.reason}` : '';
-    lines.push(`#${c.seq}  ${c.time}  ${c.change}  ${c.person ?? '?'} ← ${shortAgent(c.agent)}  ${what}  ${c.replayed.policies.length > 0 ? by(c.replayed.policies) : NO_PERMIT} (was ${by(c.recorded.policies).replace(/^by /, '')})${refused}`);
+    const approvers = c.replayed.approvers ? ` (approvers ${approversText(c.replayed.approvers)})` : '';
+    lines.push(`#${c.seq}  ${c.time}  ${c.change}  ${c.person ?? '?'} ← ${shortAgent(c.agent)}  ${what}  ${c.replayed.policies.length > 0 ? by(c.replayed.policies) : NO_PERMIT}${approvers} (was ${by(c.recorded.policies).replace(/^by /, '')})${refused}`);
   }
-  const changed = report.allow_to_deny + report.deny_to_allow;
-  lines.push(`${changed === 0 ? 'no decision would change' : `${changed} would change: ${report.allow_to_deny} allow→deny, ${report.deny_to_allow} deny→allow`}; ${report.unchanged + report.policies_changed} unchanged (${report.policies_changed} by other policies); ${report.skipped} without a recorded request`);
-  const tally = (t: { allow_to_deny: number; deny_to_allow: number }): string => [t.allow_to_deny > 0 ? `${t.allow_to_deny} allow→deny` : '', t.deny_to_allow > 0 ? `${t.deny_to_allow} deny→allow` : ''].filter(Boolean).join(', ');
+  const changed = changedCount(report);
+  const approvals = report.to_approval + report.from_approval > 0 ? `, ${report.to_approval} to needs-approval, ${report.from_approval} from needs-approval` : '';
+  lines.push(`${changed === 0 ? 'no decision would change' : `${changed} would change: ${report.allow_to_deny} allow→deny, ${report.deny_to_allow} deny→allow${approvals}`}; ${report.unchanged + report.policies_changed} unchanged (${report.policies_changed} by other policies); ${report.skipped} without a recorded request`);
+  const tally = (t: Omit<ReplayReport['by_policy'][number], 'policy'>): string => [
+    t.allow_to_deny > 0 ? `${t.allow_to_deny} allow→deny` : '', t.deny_to_allow > 0 ? `${t.deny_to_allow} deny→allow` : '',
+    t.to_approval > 0 ? `${t.to_approval} to needs-approval` : '', t.from_approval > 0 ? `${t.from_approval} from needs-approval` : '',
+  ].filter(Boolean).join(', ');
   if (report.by_agent.length > 0) lines.push(`agents:   ${report.by_agent.map((a) => `${shortAgent(a.agent)} (${tally(a)})`).join('; ')}`);
   if (report.by_policy.length > 0) lines.push(`policies: ${report.by_policy.map((p) => `${p.policy} (${tally(p)})`).join('; ')}`);
   return lines;
@@ -158,7 +164,7 @@ export const policyCommands: Command[] = [
       const report = replay.report();
       if (ctx.out.json) ctx.out.record({ source: reader.source, directory: dir, ...report });
       else describeReplay(report, reader.source, dir).forEach((line) => ctx.out.note(line));
-      const changed = report.allow_to_deny + report.deny_to_allow;
+      const changed = changedCount(report);
       if (parsed.values['fail-on-change'] && changed > 0) throw new MandateError('decisions_would_change', `${changed} recorded decision${changed === 1 ? '' : 's'} would change under ${dir}`);
     },
   },
