@@ -234,7 +234,7 @@ const CASES: Record<string, Case[]> = {
   ],
   'no-exfiltration': [
     ok(call('web/post', {}, { labels: { egress: 'external' } }), 'nothing read yet (what the gateway knows today)'),
-    no(call('web/post', {}, { labels: { egress: 'external' }, context: { history: { max_sensitivity: 'confidential', max_sensitivity_level: 2, untrusted: false, tools: ['crm/export'] } } }), 'no-exfiltration', 'after reading confidential data'),
+    no(call('web/post', {}, { labels: { egress: 'external' }, context: { history: { max_sensitivity: 'confidential', max_sensitivity_level: 2, untrusted: false, tools: ['crm/export'], external: false, destinations: [] } } }), 'no-exfiltration', 'after reading confidential data'),
   ],
   'destructive-needs-approval': [
     no(call('fs/delete', {}, { labels: { effect: 'destructive' } }), 'destructive-needs-approval', 'unapproved (as every call is today)'),

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { grantRequest } from '../delegation/mandates.ts';
+import { NEW_TASK_FLOW, UNLABELLED, observe } from '../delegation/task-flow.ts';
 import { redactionMarker } from '../audit/redact.ts';
 import { PolicyEngine, type AuthorizationRequest } from '../policy/engine.ts';
 import type { Agent, Person, Server, Tool } from '../store/types.ts';
@@ -77,7 +78,7 @@ describe('gateway requests', () => {
     assert.equal(context.delegator, 'spiffe://mandate.local/agent/planner');
     assert.equal(context.depth, 2);
     assert.deepEqual(context.time, { now: NOW, weekday: 7, hour: 8, minute: 0 });
-    assert.deepEqual(context.history, { max_sensitivity: 'public', max_sensitivity_level: 0, untrusted: false, tools: [] });
+    assert.deepEqual(context.history, { max_sensitivity: 'public', max_sensitivity_level: 0, untrusted: false, tools: [], external: false, destinations: [] });
     assert.equal(context.risk, 0);
     assert.deepEqual(context.approvals, []);
     const direct = governedRequest(caller(), server, 'tools/call', 'read_file', tool, NOW).context;
@@ -90,6 +91,16 @@ describe('gateway requests', () => {
     assert.deepEqual(known?.attrs, { server: 'fs', name: 'read_file', sensitivity: 'confidential', sensitivity_level: 2, effect: 'read', egress: 'internal', first_seen: 1_700_000_000 });
     const unknown = governedRequest(caller(), server, 'tools/call', 'new_tool', undefined, NOW).entities.find((e) => e.uid.type === 'Tool');
     assert.deepEqual(unknown?.attrs, { server: 'fs', name: 'new_tool', sensitivity: 'confidential', sensitivity_level: 2, effect: 'write', egress: 'external', first_seen: NOW });
+    assert.deepEqual({ sensitivity: unknown?.attrs.sensitivity, effect: unknown?.attrs.effect, egress: unknown?.attrs.egress }, UNLABELLED, 'the task flow takes an unlabelled tool as the decision does');
+  });
+
+  it('carry the task\'s flow as its history, and still conform', () => {
+    const flow = observe(observe(NEW_TASK_FLOW, { method: 'tools/call', call: 'fs/read_file', labels: tool }, 'ok'), { method: 'tools/call', call: 'mail/send' }, 'error');
+    const request = governedRequest(caller(), server, 'tools/call', 'read_file', tool, NOW, undefined, flow);
+    assert.deepEqual(request.context.history, {
+      max_sensitivity: 'confidential', max_sensitivity_level: 2, untrusted: true, tools: ['fs/read_file', 'mail/send'], external: true, destinations: ['mail/send'],
+    });
+    assertConforms(request);
   });
 
   it('are decided by their action group without the schema', () => {

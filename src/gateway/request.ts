@@ -10,6 +10,7 @@
 // arguments could change its decision, and they are left out). The audit log keeps
 // the request with its argument values redacted (recordedRequest).
 import { redactMember, redactText, secretNameKind, type SecretKind } from '../audit/redact.ts';
+import { NEW_TASK_FLOW, NO_HISTORY, historyContext, type TaskFlow } from '../delegation/task-flow.ts';
 import { isApprovalPolicy } from '../policy/approval-decision.ts';
 import { PolicyEngine, type AuthorizationRequest, type EntityRecord, type LoadedPolicy } from '../policy/engine.ts';
 import { SENSITIVITY_LEVEL, actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
@@ -26,17 +27,12 @@ export function scopeEntries(server: string, method: GovernedMethod, target: str
 }
 
 /**
- * What the gateway knows of the task today: nothing read (public), no untrusted
- * content, no tools. Taint tracking will fill it; until then policies over it see
- * a task that has just begun.
- */
-const NO_HISTORY = Object.freeze({ max_sensitivity: 'public', max_sensitivity_level: 0, untrusted: false, tools: [] as string[] });
-
-/**
  * The request for `method` on `target`. `args`: the arguments' views; absent when no
  * policy reads them (`context.arguments` then names an entity the request leaves out).
+ * `flow`: what has flowed in the task so far (`context.history`); by default a task
+ * that has just begun.
  */
-export function governedRequest(caller: CallerContext, server: Server, method: GovernedMethod, target: string, tool: Tool | undefined, now: number, args?: ArgumentViews): AuthorizationRequest {
+export function governedRequest(caller: CallerContext, server: Server, method: GovernedMethod, target: string, tool: Tool | undefined, now: number, args?: ArgumentViews, flow: TaskFlow = NEW_TASK_FLOW): AuthorizationRequest {
   const { agent } = caller;
   const { call, kindWildcard } = scopeEntries(server.name, method, target);
   const id = `${server.name}/${target}`;
@@ -84,7 +80,7 @@ export function governedRequest(caller: CallerContext, server: Server, method: G
       delegator: caller.agents[1] ?? '',
       depth: Math.max(0, caller.agents.length - 1),
       arguments: entityValue('Arguments', ARGUMENTS_ID),
-      history: NO_HISTORY,
+      history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
       // No risk scoring and no approvals yet.
       risk: 0,
       approvals: [],

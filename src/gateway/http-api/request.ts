@@ -5,14 +5,12 @@
 // the mandate's scope that match them (HttpContext in policies/schema.cedarschema).
 // The query parameters are the request's arguments.
 import { matchingEntries } from '../../catalog/http-routes.ts';
+import { NEW_TASK_FLOW, NO_HISTORY, historyContext, type TaskFlow } from '../../delegation/task-flow.ts';
 import type { AuthorizationRequest, EntityRecord } from '../../policy/engine.ts';
 import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../../policy/entities.ts';
 import type { Server } from '../../store/types.ts';
 import { ARGUMENTS_ID, argumentEntities, type ArgumentViews } from '../arguments.ts';
 import type { CallerContext } from '../session.ts';
-
-/** As for MCP requests: nothing is tracked of the task yet (request.ts). */
-const NO_HISTORY = Object.freeze({ max_sensitivity: 'public', max_sensitivity_level: 0, untrusted: false, tools: [] as string[] });
 
 /** The request as a scope entry (`api/GET:/repos/acme`), and the entry for every path of its method. */
 export const httpScopeEntries = (server: string, method: string, path: string): { call: string; kindWildcard: string } => ({
@@ -29,8 +27,8 @@ export function queryArguments(query: URLSearchParams): Record<string, string | 
   return args;
 }
 
-/** `args`: the arguments' views; absent when no policy reads them (as for MCP requests). */
-export function httpRequest(caller: CallerContext, server: Server, method: string, path: string, now: number, args?: ArgumentViews): AuthorizationRequest {
+/** `args`: the arguments' views; absent when no policy reads them (as for MCP requests). `flow`: the task's, as for MCP requests. */
+export function httpRequest(caller: CallerContext, server: Server, method: string, path: string, now: number, args?: ArgumentViews, flow: TaskFlow = NEW_TASK_FLOW): AuthorizationRequest {
   const { call, kindWildcard } = httpScopeEntries(server.name, method, path);
   const resource: EntityRecord = {
     uid: { type: 'Endpoint', id: `${server.name}/${method} ${path}` },
@@ -64,7 +62,7 @@ export function httpRequest(caller: CallerContext, server: Server, method: strin
       delegator: caller.agents[1] ?? '',
       depth: Math.max(0, caller.agents.length - 1),
       arguments: entityValue('Arguments', ARGUMENTS_ID),
-      history: NO_HISTORY,
+      history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
       risk: 0,
       approvals: [],
       time: timeContext(now),
