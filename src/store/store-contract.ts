@@ -8,6 +8,7 @@ import { inclusionProof, merkleTreeHash, treeHashAt, verifyInclusion, type HashR
 import { MandateError } from '../errors.ts';
 import { generateSigningKey } from '../identity/keyring.ts';
 import { actionDigest, type ActionBinding, type Approval } from '../approvals/types.ts';
+import type { TaskFlow } from '../delegation/task-flow.ts';
 import type { Agent, ApprovalUse, IdentityProvider, Mandate, Person, SealedCredential, Store } from './types.ts';
 
 export interface OpenedStore {
@@ -776,6 +777,50 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(await store.isTokenIdRevoked('jti-1', NOW + 300), true);
         assert.equal(await store.isTokenIdRevoked('jti-1', NOW + 301), false);
         assert.equal(await store.isTokenIdRevoked('jti-2', NOW), false);
+      });
+    });
+
+    describe('task flows', () => {
+      const flow = (over: Partial<TaskFlow> = {}): TaskFlow => ({ maxSensitivity: 'public', untrusted: false, tools: [], destinations: [], ...over });
+
+      it('keeps what has flowed, and only lets it grow', async () => {
+        const bot = await withAgent();
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        assert.equal(await store.getTaskFlow('mnd_1'), null, 'nothing recorded yet');
+        const first = await store.mergeTaskFlow('mnd_1', flow({ maxSensitivity: 'confidential', tools: ['fs/read_file'] }), NOW);
+        assert.deepEqual(first, flow({ maxSensitivity: 'confidential', tools: ['fs/read_file'] }));
+        // Lower sensitivity, untrusted content, a destination: the level stays, the rest is added.
+        const second = await store.mergeTaskFlow('mnd_1', flow({ maxSensitivity: 'internal', untrusted: true, tools: ['web/post'], destinations: ['web/post'] }), NOW + 1);
+        assert.deepEqual(second, { maxSensitivity: 'confidential', untrusted: true, tools: ['fs/read_file', 'web/post'], destinations: ['web/post'] });
+        // A merge that forgets everything still loses nothing.
+        assert.deepEqual(await store.mergeTaskFlow('mnd_1', flow(), NOW + 2), second);
+        assert.deepEqual(await store.getTaskFlow('mnd_1'), second);
+        assert.deepEqual(await store.mergeTaskFlow('mnd_1', flow({ maxSensitivity: 'secret' }), NOW + 3), { ...second, maxSensitivity: 'secret' });
+      });
+
+      it('merges flows observed at once without losing either', async () => {
+        const bot = await withAgent();
+        await store.createMandate(mandate('mnd_1', bot.id, 'alice'));
+        await Promise.all([
+          store.mergeTaskFlow('mnd_1', flow({ maxSensitivity: 'secret', tools: ['vault/read'] }), NOW),
+          store.mergeTaskFlow('mnd_1', flow({ untrusted: true, tools: ['web/fetch'], destinations: ['web/fetch'] }), NOW),
+        ]);
+        assert.deepEqual(await store.getTaskFlow('mnd_1'), { maxSensitivity: 'secret', untrusted: true, tools: ['vault/read', 'web/fetch'], destinations: ['web/fetch'] });
+      });
+
+      it('is one flow for a whole delegation tree, kept under its root; none for an unknown mandate', async () => {
+        const bot = await withAgent();
+        await store.createMandate(mandate('mnd_root', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_child', bot.id, 'alice', { parentId: 'mnd_root', depth: 1 }));
+        await store.createMandate(mandate('mnd_grandchild', bot.id, 'alice', { parentId: 'mnd_child', depth: 2 }));
+        await store.createMandate(mandate('mnd_other', bot.id, 'alice'));
+        await store.mergeTaskFlow('mnd_grandchild', flow({ maxSensitivity: 'confidential', tools: ['crm/export'] }), NOW);
+        await store.mergeTaskFlow('mnd_root', flow({ destinations: ['mail/send'], tools: ['mail/send'] }), NOW);
+        const shared = { maxSensitivity: 'confidential', untrusted: false, tools: ['crm/export', 'mail/send'], destinations: ['mail/send'] };
+        for (const id of ['mnd_root', 'mnd_child', 'mnd_grandchild']) assert.deepEqual(await store.getTaskFlow(id), shared, id);
+        assert.equal(await store.getTaskFlow('mnd_other'), null);
+        assert.equal(await store.getTaskFlow('mnd_none'), null);
+        await rejectsWith(store.mergeTaskFlow('mnd_none', flow({ untrusted: true }), NOW), 'mandate_not_found', 400);
       });
     });
 

@@ -7,6 +7,7 @@
 import type { AuditEvent, StoredAuditEvent } from '../audit/event.ts';
 import type { HashPosition } from '../audit/merkle/hash-store.ts';
 import type { JWK } from '../identity/jwk.ts';
+import type { TaskFlow } from '../delegation/task-flow.ts';
 import type { Approval, ApprovalFilter } from '../approvals/types.ts';
 
 export type PersonStatus = 'active' | 'deactivated';
@@ -325,6 +326,18 @@ export interface Store {
   /** Revokes one issued token by its `jti` until it would have expired anyway. */
   revokeTokenId(jti: string, expiresAt: number): Promise<void>;
   isTokenIdRevoked(jti: string, now: number): Promise<boolean>;
+
+  // Task flows (src/delegation/task-flow.ts): what has flowed in a task. A task is a
+  // mandate and everything delegated below it: each mandate of one delegation tree
+  // reads and adds to the flow kept under its root.
+  /** The flow of the mandate's task; null when nothing was recorded yet, or there is no such mandate. */
+  getTaskFlow(mandateId: string): Promise<TaskFlow | null>;
+  /**
+   * Joins `flow` into the stored flow of the mandate's task, in one transaction: a flow
+   * only grows, so merges made at once lose nothing. Returns the flow as it now is;
+   * refuses a mandate that does not exist (`mandate_not_found`).
+   */
+  mergeTaskFlow(mandateId: string, flow: TaskFlow, now: number): Promise<TaskFlow>;
 
   // Approvals (src/approvals): a person's yes or no on one exact action.
   /**

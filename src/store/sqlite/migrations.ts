@@ -240,4 +240,22 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX group_members_person ON group_members (person);
     `,
   },
+  {
+    version: 11,
+    name: 'task flows: what has flowed in each task (kept under its root mandate): highest sensitivity, untrusted content seen, tools called, external destinations',
+    sql: `
+      CREATE TABLE task_flows (
+        task TEXT PRIMARY KEY REFERENCES mandates (id),
+        max_sensitivity_level INTEGER NOT NULL CHECK (max_sensitivity_level BETWEEN 0 AND 3),
+        untrusted INTEGER NOT NULL CHECK (untrusted IN (0, 1)),
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE task_flow_entries (
+        task TEXT NOT NULL REFERENCES task_flows (task),
+        kind TEXT NOT NULL CHECK (kind IN ('tool', 'destination')),
+        entry TEXT NOT NULL,
+        PRIMARY KEY (task, kind, entry)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -21,6 +21,8 @@ import type { Group } from '../types.ts';
 import { GroupTables } from './group-tables.ts';
 import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
+import type { TaskFlow } from '../../delegation/task-flow.ts';
+import { TaskFlowTables } from './task-flow-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
 import {
   json, num, numOrNull, parse, toAgent, toMandate, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
@@ -70,6 +72,7 @@ export class SqliteStore implements Store {
   readonly #credentials: CredentialTables;
   readonly #approvals: ApprovalTables;
   readonly #groups: GroupTables;
+  readonly #flows: TaskFlowTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -90,6 +93,10 @@ export class SqliteStore implements Store {
     });
     this.#groups = new GroupTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
+    });
+    this.#flows = new TaskFlowTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
+      remember: (key, read) => this.#remember(key, read), forget: (key) => this.#memo.delete(key),
     });
   }
 
@@ -576,6 +583,16 @@ export class SqliteStore implements Store {
 
   async rewrapCredentialKeys(rewraps: readonly CredentialRewrap[], now: number): Promise<void> {
     this.#credentials.rewrap(rewraps, now);
+  }
+
+  // Task flows
+
+  async getTaskFlow(mandateId: string): Promise<TaskFlow | null> {
+    return this.#flows.get(mandateId);
+  }
+
+  async mergeTaskFlow(mandateId: string, flow: TaskFlow, now: number): Promise<TaskFlow> {
+    return this.#flows.merge(mandateId, flow, now);
   }
 
   // Admin credentials and revoked tokens
