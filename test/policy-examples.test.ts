@@ -13,13 +13,14 @@ import { governedRequest } from '../src/gateway/request.ts';
 import type { CallerContext, GovernedMethod } from '../src/gateway/session.ts';
 import { PolicyEngine, splitPolicies, type AuthorizationRequest, type LoadedPolicy } from '../src/policy/engine.ts';
 import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../src/policy/entities.ts';
+import { decideWithApprovals, liftedEngine } from '../src/policy/approval-decision.ts';
 import { DecisionPoint } from '../src/policy/decision-point.ts';
 import { PolicySet } from '../src/policy/policy-set.ts';
 import type { Agent, Environment, Person, Server, Tool, ToolLabels } from '../src/store/types.ts';
 
 const read = (path: string): string => readFileSync(new URL(path, import.meta.url), 'utf8');
 const SCHEMA = read('../policies/schema.cedarschema');
-const DEFAULTS = ['gateway.cedar', 'delegation.cedar'].map((f) => ({ origin: f, text: read(`../policies/default/${f}`) }));
+const DEFAULTS = ['gateway.cedar', 'delegation.cedar', 'flow.cedar'].map((f) => ({ origin: f, text: read(`../policies/default/${f}`) }));
 const DEFAULT_IDS = new Set(splitPolicies(DEFAULTS).map((p) => p.id));
 
 /** The `cedar` blocks of docs/policy.md, each with the line it starts on. */
@@ -124,6 +125,10 @@ interface Case {
   policies: string[];
   /** The decision with shadow policies enforced, when one applies. */
   shadow?: 'allow' | 'deny';
+  /** When the deny needs approval: the approvers, one list per determining policy. */
+  approvers?: string[][];
+  /** Decided as the gateway decides a call holding its approval: without the approval policies. */
+  approved?: boolean;
 }
 
 /** Policies a case needs beside the example (a permit the example narrows). */
@@ -233,12 +238,22 @@ const CASES: Record<string, Case[]> = {
     { name: 'elsewhere', request: call('fs/file:///reports/a', undefined, { method: 'resources/read', scope: ['fs/resource:*'] }), expect: 'allow', policies: ['mandate-covers-resources'] },
   ],
   'no-exfiltration': [
-    ok(call('web/post', {}, { labels: { egress: 'external' } }), 'nothing read yet (what the gateway knows today)'),
-    no(call('web/post', {}, { labels: { egress: 'external' }, context: { history: { max_sensitivity: 'confidential', max_sensitivity_level: 2, untrusted: false, tools: ['crm/export'], external: false, destinations: [] } } }), 'no-exfiltration', 'after reading confidential data'),
+    ok(call('web/post', {}, { labels: { egress: 'external' } }), 'nothing read yet'),
+    {
+      name: 'after reading confidential data: denied, not only waiting for approval',
+      request: call('web/post', {}, { labels: { egress: 'external' }, context: { history: { max_sensitivity: 'confidential', max_sensitivity_level: 2, untrusted: false, tools: ['crm/export'], external: false, destinations: [] } } }),
+      expect: 'deny', policies: ['confidential-then-external-needs-approval', 'no-exfiltration'],
+    },
   ],
   'destructive-needs-approval': [
-    no(call('fs/delete', {}, { labels: { effect: 'destructive' } }), 'destructive-needs-approval', 'unapproved (as every call is today)'),
-    ok(call('fs/delete', {}, { labels: { effect: 'destructive' }, context: { approvals: [entityValue('Person', 'carol')] } }), 'approved'),
+    { ...no(call('fs/delete', {}, { labels: { effect: 'destructive' } }), 'destructive-needs-approval', 'unapproved: needs approval'), approvers: [['owner', 'group:security']] },
+    { ...ok(call('fs/delete', {}, { labels: { effect: 'destructive' }, context: { approvals: [entityValue('Person', 'carol')] } }), 'approved'), approvers: [['owner', 'group:security']], approved: true },
+  ],
+  'refunds-over-100-need-approval': [
+    ok(call('payments/refund', { amount_cents: 10000 }), 'up to 100'),
+    { ...no(call('payments/refund', { amount_cents: 10001 }), 'refunds-over-100-need-approval', 'over 100: the owner or finance approves'), approvers: [['owner', 'group:finance']] },
+    { ...no(call('payments/refund', {}), 'refunds-over-100-need-approval', 'no amount: needs approval too'), approvers: [['owner', 'group:finance']] },
+    { ...ok(call('payments/refund', { amount_cents: 25000 }, { context: { approvals: [entityValue('Person', 'alice')] } }), 'approved'), approvers: [['owner', 'group:finance']], approved: true },
   ],
   'no-external-egress': [
     { name: 'shadow: allowed, and reported as denied', request: call('web/post', {}, { labels: { egress: 'external' } }), expect: 'allow', policies: ['mandate-names-tool'], shadow: 'deny' },
@@ -275,9 +290,11 @@ describe('docs/policy.md examples', () => {
       assert.ok(example, `${id} is in docs/policy.md`);
       const sources = [...DEFAULTS];
       if (!DEFAULT_IDS.has(id)) sources.push({ origin: 'example.cedar', text: `${example.text}\n${ALSO[id] ?? ''}` });
-      const engine = PolicyEngine.load(sources, SCHEMA);
-      const whole = new DecisionPoint(engine.set);
+      const loaded = PolicyEngine.load(sources, SCHEMA);
       for (const c of cases) {
+        assert.deepEqual(decideWithApprovals(loaded, c.request).needsApproval?.approvers, c.approvers, `${id}: ${c.name} (approvers)`);
+        const engine = c.approved ? liftedEngine(loaded) : loaded;
+        const whole = new DecisionPoint(engine.set);
         const decision = whole.decide(c.request);
         assert.deepEqual([decision.decision, decision.policies, decision.errors], [c.expect, c.policies, []], `${id}: ${c.name}`);
         assert.equal(decision.shadow?.decision, c.shadow, `${id}: ${c.name} (shadow)`);
