@@ -8,9 +8,11 @@ import type { SecretKind } from './redact.ts';
 
 /**
  * authentication: a refused request at the gateway; token: a task token issued or
- * refused at /oauth/token (or a sub-delegation); revocation: mandates ended, by whom.
+ * refused at /oauth/token (or a sub-delegation); revocation: mandates ended, by whom;
+ * approval: one step of an approval (`approval/request`, `approval/notify`,
+ * `approval/approve`, `approval/deny`, `approval/use`, `approval/expire` as its method).
  */
-export type AuditKind = 'authentication' | 'token' | 'decision' | 'result' | 'evaluation' | 'revocation';
+export type AuditKind = 'authentication' | 'token' | 'decision' | 'result' | 'evaluation' | 'revocation' | 'approval';
 
 export interface AuditEvent {
   kind: AuditKind;
@@ -65,6 +67,12 @@ export interface AuditEvent {
   /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`); of a `revocation`, what was revoked (`agent agt_…`). */
   subject?: string;
   resource?: string;
+  /** The approval (`apr_…`) this event is a step of, or (of a gateway decision) the approval the call needed or used. */
+  approval?: string;
+  /** Of an `approval`: the digest of the exact action it is bound to (actionDigest in src/approvals/types.ts). */
+  actionDigest?: string;
+  /** Of an `approval`: what the person deciding said, or what became of a notification. */
+  note?: string;
 }
 
 export interface StoredAuditEvent extends AuditEvent {

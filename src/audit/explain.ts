@@ -62,7 +62,11 @@ export function explainLines({ event, decision: givenDecision, result: givenResu
 
   lines.push('', 'How it was decided');
   const decided = decision ?? (event.kind === 'authentication' ? event : null);
-  if (event.kind === 'token') {
+  if (event.kind === 'approval') {
+    lines.push(`  ${event.method ?? 'an approval step'} by ${event.caller ?? 'someone unknown'}: ${event.outcome ?? '?'}${event.reason ? ` (${event.reason})` : ''}${event.note ? `, "${event.note}"` : ''}`);
+    if (event.actionDigest) lines.push(`  bound to the action digest  ${event.actionDigest}`);
+    if (event.policies.length > 0) lines.push(`  asked for by  ${event.policies.join(', ')}`);
+  } else if (event.kind === 'token') {
     lines.push(`  ${event.decision === 'allow' ? 'a task token was issued' : `the token request was refused: ${event.reason ?? 'unknown reason'}`} (RFC 8693 token exchange; no tool policy was asked)`);
   } else if (!decided) {
     lines.push('  the decision is not in the events searched near this result');
@@ -74,12 +78,13 @@ export function explainLines({ event, decision: givenDecision, result: givenResu
     lines.push(`  policy set  ${decided.policySetHash ?? '-'}`);
     if (decided.shadow) lines.push(`  shadow policies would have decided ${decided.shadow.decision}${decided.shadow.policies.length ? ` by ${decided.shadow.policies.join(', ')}` : ''} (recorded, not enforced)`);
   }
-  lines.push('  approval    none recorded');
+  const approval = event.approval ?? decided?.approval ?? result?.approval;
+  lines.push(`  approval    ${approval ? `${approval} (mandate approvals show ${approval})` : 'none recorded'}`);
   const credentials = [...new Set([...(event.credentials ?? []), ...(decided?.credentials ?? []), ...(result?.credentials ?? [])])];
   lines.push(`  credential  ${credentials.length > 0 ? `${credentials.join(', ')} (injected upstream by the gateway; the secret is never recorded)` : 'none recorded'}`);
 
   lines.push('', 'What came of it');
-  if (event.kind === 'token') lines.push(`  ${event.outcome ?? '?'}${event.latencyMs === null ? '' : ` in ${event.latencyMs} ms`}`);
+  if (event.kind === 'token' || event.kind === 'approval') lines.push(`  ${event.outcome ?? '?'}${event.latencyMs === null ? '' : ` in ${event.latencyMs} ms`}`);
   else if (result) lines.push(`  ${result.outcome ?? '?'}${result.reason ? ` (${result.reason})` : ''}${result.latencyMs === null ? '' : ` in ${result.latencyMs} ms`}, result #${result.seq} at ${when(result.time)}`);
   else if (decided?.decision === 'deny' || decided?.kind === 'authentication') lines.push('  nothing: the call was refused and never reached the server');
   else lines.push('  no result recorded near it (the call may still have been running, or its session ended first)');

@@ -236,6 +236,33 @@ describe('audit events as OCSF records', () => {
     assert.deepEqual([odd.unmapped.approval_uid, odd.unmapped.credential_lease_uid, odd.unmapped.secret_kinds], [undefined, undefined, undefined], 'fields of an unexpected shape are left out');
   });
 
+  it('maps each step of an approval to API Activity on the approval, with its digest and note', () => {
+    const step = (method: string, fields: Record<string, unknown> = {}) => event({
+      kind: 'approval', method, tool: 'write_file', decision: null, outcome: 'ok', policies: ['needs-owner'], policySetHash: null, approval: 'apr_1',
+      actionDigest: 'sha256:action', caller: 'person bob', ...fields,
+    });
+    const records = {
+      request: toOcsf(step('approval/request', { caller: `agent ${AGENT}`, arguments: { path: '/reports/q3.txt' } }), OPTIONS) as OcsfApiActivity,
+      approve: toOcsf(step('approval/approve', { person: 'bob', note: 'looks right' }), OPTIONS) as OcsfApiActivity,
+      refused: toOcsf(step('approval/approve', { person: 'mallory', caller: 'person mallory', outcome: 'denied', reason: 'approver_not_eligible' }), OPTIONS) as OcsfApiActivity,
+      notify: toOcsf(step('approval/notify', { caller: 'system', outcome: 'error', reason: 'webhook_http_error', note: 'attempt 1 of 4: HTTP 500' }), OPTIONS) as OcsfApiActivity,
+      use: toOcsf(step('approval/use', { caller: `agent ${AGENT}` }), OPTIONS) as OcsfApiActivity,
+      expire: toOcsf(step('approval/expire', { caller: 'system' }), OPTIONS) as OcsfApiActivity,
+    };
+    for (const [name, r] of Object.entries(records)) assertValid(r, name);
+    assert.deepEqual(Object.values(records).map((r) => [r.activity_id, r.activity_name]), [[1, 'Create'], [3, 'Update'], [3, 'Update'], [99, 'Notify'], [3, 'Update'], [3, 'Update']]);
+    assert.deepEqual(records.approve.resources, [{ uid: 'apr_1', name: 'write_file', type: 'approval' }]);
+    assert.equal(records.approve.api.operation, 'approval/approve');
+    assert.deepEqual(records.approve.actor.user, { uid: 'bob', type_id: 1, type: 'User' });
+    assert.deepEqual([records.approve.unmapped.approval_uid, records.approve.unmapped.action_digest, records.approve.unmapped.note], ['apr_1', 'sha256:action', 'looks right']);
+    assert.equal(records.approve.message, 'person bob approved approval apr_1 of write_file on fs');
+    assert.equal(records.approve.metadata.profiles.includes('security_control'), false, 'a step of an approval decides no call');
+    assert.deepEqual(records.request.api.request.data, { path: '/reports/q3.txt' });
+    assert.deepEqual([records.refused.status, records.refused.status_detail, records.refused.severity], ['Failure', 'approver_not_eligible', 'Medium']);
+    assert.equal(records.refused.message, 'person mallory may not approve approval apr_1 of write_file on fs (approver_not_eligible)');
+    assert.deepEqual([records.notify.status, records.notify.severity, records.notify.message], ['Failure', 'Low', 'could not notify of approval apr_1 of write_file on fs (webhook_http_error)']);
+  });
+
   it('writes JSON lines, one record a line, in order', () => {
     const events = Object.values(EVENTS);
     const text = ocsfLines(events, OPTIONS);

@@ -2,7 +2,8 @@
 // Schema Framework rather than Mandate's own shape. A governed call, its result and an
 // AuthZEN evaluation are API Activity (6003) with the ai_operation profile (the agent
 // and the mandate it acted under) and the security_control profile (the decision and
-// the policies that made it); a refused task token is Authentication (3002).
+// the policies that made it); a refused task token is Authentication (3002). Each step
+// of an approval is API Activity too, on the approval as its resource.
 //
 // The mapping copies named fields one by one and never spreads the event: what OCSF
 // gets is exactly what is listed here, whatever else an event carries. In particular
@@ -117,8 +118,12 @@ interface Additions {
   arguments: unknown;
   /** The kinds of secret redacted from them. */
   secrets: unknown;
-  /** The approval the call waited for. */
+  /** The approval the call waited for, or the approval an approval event is a step of. */
   approval: unknown;
+  /** Of an approval event: the digest of the action it is bound to. */
+  actionDigest: unknown;
+  /** Of an approval event: what the approver said, or what became of a notification. */
+  note: unknown;
   /** The credential lease the call used upstream (its id; never the secret). */
   lease: unknown;
   /** The credentials injected into the upstream the call went to, by id (never a secret). */
@@ -131,7 +136,7 @@ interface Additions {
 export function toOcsf(event: StoredAuditEvent, options: OcsfOptions): OcsfRecord {
   switch (event.kind) {
     case 'authentication': case 'token': return authentication(event, options);
-    case 'decision': case 'result': case 'evaluation': case 'revocation': return apiActivity(event, options);
+    case 'decision': case 'result': case 'evaluation': case 'revocation': case 'approval': return apiActivity(event, options);
     default: throw new MandateError('audit_event_unmappable', `audit event ${event.seq} is of kind ${JSON.stringify((event as { kind: unknown }).kind)}, which has no OCSF mapping`);
   }
 }
@@ -233,6 +238,11 @@ function apiActivityOf(event: StoredAuditEvent): Activity {
   if (event.kind === 'evaluation') return activity(API_ACTIVITY.other, 'Evaluate');
   // Ending mandates changes their state: an update of them.
   if (event.kind === 'revocation') return activity(API_ACTIVITY.update, event.method === 'mandate/complete' ? 'Complete' : 'Revoke');
+  // Asking creates an approval; deciding, using and expiring change its state; a notification only tells of it.
+  if (event.kind === 'approval') {
+    if (event.method === 'approval/request') return activity(API_ACTIVITY.create);
+    return event.method === 'approval/notify' ? activity(API_ACTIVITY.other, 'Notify') : activity(API_ACTIVITY.update);
+  }
   const method = event.method;
   if (method === null) return activity(API_ACTIVITY.unknown);
   if (method === 'tools/call') return activity(API_ACTIVITY.other, 'Call Tool');
@@ -240,9 +250,10 @@ function apiActivityOf(event: StoredAuditEvent): Activity {
   return activity(API_ACTIVITY.other, method);
 }
 
-/** A refused call or token is Medium; a call the upstream failed, Low; everything else, Informational. */
+/** A refused call or token, or a refused approver, is Medium; a call the upstream failed (or a notification that failed), Low; everything else, Informational. */
 function severityOf(event: StoredAuditEvent): Enum {
   if (event.decision === 'deny' && event.kind !== 'evaluation') return SEVERITY.medium;
+  if (event.kind === 'approval' && event.outcome === 'denied') return SEVERITY.medium;
   if (event.outcome === 'error') return SEVERITY.low;
   return SEVERITY.informational;
 }
@@ -291,6 +302,10 @@ function resourcesOf(event: StoredAuditEvent): { resources?: OcsfResource[] } {
   if (event.kind === 'evaluation') {
     if (event.resource === undefined) return {};
     return { resources: [{ uid: event.resource, type: event.resource.split('::')[0] ?? 'unknown' }] };
+  }
+  if (event.kind === 'approval') {
+    const { approval } = additions(event);
+    return typeof approval === 'string' ? { resources: [{ uid: approval, ...(event.tool === null ? {} : { name: event.tool }), type: 'approval' }] } : {};
   }
   if (event.tool === null) return {};
   switch (event.method) {
@@ -344,6 +359,8 @@ function unmapped(event: StoredAuditEvent): Record<string, unknown> {
   if (event.shadow !== undefined) out.shadow = { decision: event.shadow.decision, policies: [...event.shadow.policies], errors: [...event.shadow.errors] };
   if (event.caller !== undefined) out.caller = event.caller;
   if (typeof extra.approval === 'string') out.approval_uid = extra.approval;
+  if (typeof extra.actionDigest === 'string') out.action_digest = extra.actionDigest;
+  if (typeof extra.note === 'string') out.note = extra.note;
   if (typeof extra.lease === 'string') out.credential_lease_uid = extra.lease;
   const credentials = strings(extra.credentials);
   if (credentials.length > 0) out.credential_uids = credentials;
@@ -355,6 +372,19 @@ function unmapped(event: StoredAuditEvent): Record<string, unknown> {
 }
 
 const additions = (event: StoredAuditEvent): Partial<Additions> => event as Partial<Additions>;
+
+/** Each step of an approval: what was done, and (refused) what was attempted. */
+const APPROVAL_STEPS: Record<string, [string, string]> = {
+  'approval/request': ['asked for', 'ask for'], 'approval/approve': ['approved', 'approve'], 'approval/deny': ['denied', 'deny'],
+  'approval/use': ['used', 'use'], 'approval/expire': ['expired', 'expire'],
+};
+
+function approvalMessage(event: StoredAuditEvent, why: string): string {
+  const what = `approval ${typeof additions(event).approval === 'string' ? String(additions(event).approval) : '?'} of ${event.tool ?? 'a request'} on ${event.server}`;
+  if (event.method === 'approval/notify') return `${event.outcome === 'ok' ? 'notified of' : 'could not notify of'} ${what}${why}`;
+  const [done, attempted] = APPROVAL_STEPS[event.method ?? ''] ?? ['changed', 'change'];
+  return event.outcome === 'denied' ? `${event.caller ?? 'someone'} may not ${attempted} ${what}${why}` : `${event.caller ?? 'someone'} ${done} ${what}${why}`;
+}
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
 
@@ -368,5 +398,6 @@ function messageOf(event: StoredAuditEvent): string {
     case 'decision': return `${event.decision === 'allow' ? 'allowed' : 'denied'} ${target} on ${event.server}${why}`;
     case 'result': return `${target} on ${event.server} ended ${event.outcome ?? 'unknown'}${why}`;
     case 'evaluation': return `AuthZEN evaluation for ${event.caller ?? 'an unknown caller'}: ${event.decision ?? 'no decision'} ${event.method ?? 'an action'} on ${event.resource ?? 'a resource'}${why}`;
+    case 'approval': return approvalMessage(event, why);
   }
 }

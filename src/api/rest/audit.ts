@@ -7,7 +7,7 @@ import { route } from './route.ts';
 const EntityRef = z.object({ type: z.string(), id: z.string() });
 
 const AuditEventView = z.object({
-  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'token', 'decision', 'result', 'evaluation', 'revocation']), time: z.string(), server: z.string(),
+  seq: z.number().int(), hash: z.string(), kind: z.enum(['authentication', 'token', 'decision', 'result', 'evaluation', 'revocation', 'approval']), time: z.string(), server: z.string(),
   person: z.string().nullable(), agents: z.array(z.string()), mandate: z.string().nullable(), purpose: z.string().nullable(),
   method: z.string().nullable(), tool: z.string().nullable(), arguments_digest: z.string().nullable(), decision: z.enum(['allow', 'deny']).nullable(),
   reason: z.string().nullable(), policies: z.array(z.string()), policy_set_hash: z.string().nullable(), outcome: z.enum(['ok', 'error', 'denied']).nullable(),
@@ -25,6 +25,9 @@ const AuditEventView = z.object({
   total: z.number().int().nullable().describe('of a revocation that ended more than one event lists: how many in all'),
   secrets: z.array(z.string()).nullable().describe('the kinds of secret found (never their values): of a decision, redacted from its arguments; of a result, in the reply'),
   credentials: z.array(z.string()).nullable().describe('the credentials injected into the upstream the request went to (of a credential/use decision, the one decided), by id; never a secret'),
+  approval: z.string().nullable().describe('the approval (apr_…) an approval event is a step of, or that a call needed or used'),
+  action_digest: z.string().nullable().describe('of an approval event: the digest of the exact action the approval is bound to'),
+  note: z.string().nullable().describe('of an approval event: what the approver said, or what became of a notification'),
 });
 
 const count = (value: string | null, fallback: number, max: number): number => {
@@ -39,7 +42,7 @@ const eventView = (e: StoredAuditEvent): z.infer<typeof AuditEventView> => ({
   policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs, request: e.request ?? null, shadow: e.shadow ?? null,
   caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null, omitted: e.omitted ?? null,
   ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null, mandates: e.mandates ?? null, total: e.total ?? null,
-  credentials: e.credentials ?? null,
+  credentials: e.credentials ?? null, approval: e.approval ?? null, action_digest: e.actionDigest ?? null, note: e.note ?? null,
 });
 
 const b64 = (hash: Uint8Array): string => Buffer.from(hash).toString('base64');

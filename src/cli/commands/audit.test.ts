@@ -14,4 +14,9 @@ describe('mandate audit tail lines', () => {
     const line = describeEvent({ ...base, kind: 'evaluation', server: '', person: null, agents: [], mandate: null, tool: null, method: 'tools/call', decision: 'deny', reason: 'no_permit', caller: 'admin', subject: 'Agent::"agt_1"', resource: 'Tool::"fs/read_file"' });
     assert.equal(line, '#7  2026-12-02T10:00:00.000Z  evaluation      admin asks  Agent::"agt_1" tools/call Tool::"fs/read_file"  deny (no_permit)');
   });
+
+  it('show a step of an approval as who took it, the step and the approval', () => {
+    const line = describeEvent({ ...base, kind: 'approval', person: 'bob', tool: 'write_file', decision: null, method: 'approval/approve', outcome: 'ok', caller: 'person bob', approval: 'apr_1' });
+    assert.equal(line, '#7  2026-12-02T10:00:00.000Z  approval        person bob  fs/write_file  approval/approve ok apr_1  [mnd_1]');
+  });
 });
