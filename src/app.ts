@@ -12,6 +12,7 @@ import { KeyRing } from './identity/keyring.ts';
 import { ExternalIssuers } from './identity/oidc-issuers.ts';
 import { People } from './identity/people.ts';
 import { Groups } from './identity/groups.ts';
+import { Approvals } from './approvals/approvals.ts';
 import { ReplayCache } from './identity/replay-cache.ts';
 import { TokenEndpoint } from './delegation/token-exchange.ts';
 import { TokenService } from './identity/tokens.ts';
@@ -36,6 +37,9 @@ import type { Store } from './store/types.ts';
 
 export const SCHEMA_FILE = new URL('../policies/schema.cedarschema', import.meta.url);
 
+/** How often approvals past their expiry or window are ended (and recorded). */
+const APPROVAL_SWEEP_MS = 5_000;
+
 export interface App {
   config: Config;
   store: Store;
@@ -45,6 +49,8 @@ export interface App {
   agents: Agents;
   /** The embedded group directory (approvers named `group:<name>`). */
   groups: Groups;
+  /** Approvals of calls that need a person's yes (docs/approvals.md): what the gateway asks and people decide. */
+  approvals: Approvals;
   catalog: Catalog;
   mandates: Mandates;
   external: ExternalIssuers;
@@ -97,6 +103,11 @@ export async function createApp(config: Config): Promise<App> {
     const url = endpoints(config.publicUrl);
     const replay = new ReplayCache();
     const audit = new AuditLog(store, { maxDelayMs: config.auditCommitDelayMs });
+    const approvals = new Approvals(store, audit, {
+      publicUrl: config.publicUrl, window: config.approvalWindow, ttl: config.approvalTtl, maxRepeat: config.approvalMaxRepeat, maxUses: config.approvalMaxUses,
+      webhook: config.approvalWebhookUrl && config.approvalWebhookSecret ? { url: config.approvalWebhookUrl, secret: config.approvalWebhookSecret, backoffMs: config.approvalWebhookBackoffMs } : null,
+    });
+    approvals.startSweeper(APPROVAL_SWEEP_MS);
     const checkpoints = new Checkpointer(store, await loadAuditKey(config.dataDir, { origin: config.auditOrigin, trustDomain: config.trustDomain }), {
       intervalMs: config.auditCheckpointInterval * 1000, entries: config.auditCheckpointEntries,
     });
@@ -132,6 +143,7 @@ export async function createApp(config: Config): Promise<App> {
       agents,
       catalog: new Catalog(store),
       groups: new Groups(store),
+      approvals,
       mandates,
       tokenEndpoint: new TokenEndpoint(store, tokens, replay, {
         issuer: url.issuer,
@@ -161,6 +173,7 @@ export async function createApp(config: Config): Promise<App> {
       startedAt,
       close: async () => {
         await policies.close();
+        await approvals.close();
         await gateway.close();
         await proxy.close();
         keks.destroy();

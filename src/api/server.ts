@@ -12,6 +12,7 @@ import { ledgerRoutes } from './ledger.ts';
 import { oauthRoutes } from './oauth.ts';
 import { openApiDocument } from './openapi.ts';
 import { agentRoutes } from './rest/agents.ts';
+import { approvalRoutes } from './rest/approvals.ts';
 import { groupRoutes } from './rest/groups.ts';
 import { auditRoutes } from './rest/audit.ts';
 import { credentialRoutes } from './rest/credentials.ts';
@@ -27,7 +28,7 @@ import { serverRoutes } from './rest/servers.ts';
 import { VERSION } from '../version.ts';
 import { protectedResourceMetadata } from '../gateway/protected-resource.ts';
 
-export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...policyRoutes, ...authzenRoutes, ...credentialRoutes, ...groupRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [...peopleRoutes, ...agentRoutes, ...serverRoutes, ...mandateRoutes, ...keyRoutes, ...identityProviderRoutes, ...auditRoutes, ...policyRoutes, ...authzenRoutes, ...credentialRoutes, ...groupRoutes, ...approvalRoutes];
 
 function operationalRoutes(app: App, metrics: Metrics): RouteDef[] {
   const openapi = openApiDocument(API_ROUTES, app.config.publicUrl, VERSION);

@@ -7,6 +7,7 @@ import { ApiClient } from './api-client.ts';
 import { parse } from './args.ts';
 import { adminCommands } from './commands/admin.ts';
 import { agentCommands } from './commands/agents.ts';
+import { approvalCommands } from './commands/approvals.ts';
 import { auditCommands } from './commands/audit.ts';
 import { auditLedgerCommands } from './commands/audit-ledger.ts';
 import { callCommands } from './commands/call.ts';
@@ -21,7 +22,7 @@ import { tokenCommands } from './commands/token.ts';
 import type { Command } from './context.ts';
 import { createOutput } from './output.ts';
 
-export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...groupCommands, ...serverCommands, ...credentialCommands, ...agentCommands, ...mandateCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
+export const COMMANDS: Command[] = [...setupCommands, ...peopleCommands, ...groupCommands, ...serverCommands, ...credentialCommands, ...agentCommands, ...mandateCommands, ...approvalCommands, ...tokenCommands, ...callCommands, ...auditCommands, ...auditLedgerCommands, ...policyCommands, ...adminCommands];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length));

@@ -412,7 +412,7 @@ export class SqliteStore implements Store {
     let outcome: CallCount = 'ok';
     for (let link: string | null = id; link !== null;) {
       const row = this.#statement(
-        "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING *",
+        "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING calls_used, parent_id",
       ).get(link, now) as Row | undefined;
       if (!row) {
         const why = this.#uncountable(link, now);
@@ -420,9 +420,12 @@ export class SqliteStore implements Store {
         break;
       }
       counted.push(link);
-      // The counted row, as it now is, is what is remembered: the next request is
-      // resolved from memory instead of reading the row again.
-      this.#memo.set(`mandate:${link}`, Object.freeze(toMandate(row)));
+      // A remembered mandate takes its new count, so the next request is resolved from
+      // memory; only the count changed (reading back and parsing the whole row cost more
+      // than the rest of the count).
+      const key = `mandate:${link}`;
+      const known = this.#memo.get(key) as Mandate | null | undefined;
+      if (known) this.#memo.set(key, Object.freeze({ ...known, callsUsed: num(row.calls_used) }));
       link = row.parent_id === null ? null : String(row.parent_id);
     }
     if (outcome === 'ok') return 'ok';
