@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Catalog } from './catalog/servers.ts';
 import { endpoints, type Config } from './config.ts';
-import { Mandates } from './delegation/mandates.ts';
+import { Mandates, effectiveState } from './delegation/mandates.ts';
 import { MandateError } from './errors.ts';
 import { Agents } from './identity/agents.ts';
 import { Introspection } from './delegation/introspection.ts';
@@ -25,6 +25,8 @@ import { OtlpTraceExporter } from './telemetry/otlp.ts';
 import { VERSION } from './version.ts';
 import { CredentialBroker } from './credentials/broker.ts';
 import { loadKekRing } from './credentials/kek.ts';
+import { PostgresLeases, receiptEvent } from './credentials/postgres-leases.ts';
+import { PostgresRoleProvider } from './credentials/postgres-roles.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { HttpProxy } from './gateway/http-api/proxy.ts';
 import { agentStopped, credentialChanged, mandateEnded } from './gateway/session-endings.ts';
@@ -61,6 +63,8 @@ export interface App {
   proxy: HttpProxy;
   /** Credentials sealed at rest and injected into upstreams (docs/credentials.md). */
   credentials: CredentialBroker;
+  /** A PostgreSQL role per mandate for the servers that take a lease (docs/dynamic-credentials.md); null: MANDATE_PG_ADMIN_URL not set. */
+  postgres: PostgresLeases | null;
   audit: AuditLog;
   /** Signs the audit ledger's checkpoints; knows the log's origin and verifier key. */
   checkpoints: Checkpointer;
@@ -117,15 +121,28 @@ export async function createApp(config: Config): Promise<App> {
     const spans = traces ? new CallSpans(traces) : null;
     if (spans) audit.onCommit((events) => spans.committed(events));
     await checkpoints.start();
-    const credentials = new CredentialBroker(store, keks, policy);
+    // A PostgreSQL role per mandate for the servers that take a lease (docs/dynamic-credentials.md); each receipt is recorded.
+    const postgres = config.postgres ? new PostgresLeases(new PostgresRoleProvider({
+      adminUrl: config.postgres.adminUrl, grants: config.postgres.grants,
+      ...(config.postgres.database !== null ? { database: config.postgres.database } : {}), ...(config.postgres.rolePrefix !== null ? { prefix: config.postgres.rolePrefix } : {}),
+      onReceipt: async (receipt) => {
+        await audit.append(receiptEvent(receipt));
+      },
+    }), async (id) => {
+      const mandate = await store.getMandate(id);
+      return mandate !== null && effectiveState(mandate, nowSeconds()).state === 'active';
+    }) : null;
+    const credentials = new CredentialBroker(store, keks, policy, { postgres });
     const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies, credentials });
     const mandates = new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit);
     const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
     const agents = new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl });
     // When authority ends in the store, what holds it outside ends too: the gateway's
-    // sessions bound to it, and with them their upstream processes.
+    // sessions bound to it, and with them their upstream processes; then, once nothing
+    // runs with them, the mandates' database roles.
     mandates.ended.on(async ({ ids, state }) => {
       await gateway.endSessions({ mandates: ids }, mandateEnded(state));
+      await postgres?.end(ids);
     });
     agents.statusChanged.on(async (agent) => {
       if (agent.status !== 'active') await gateway.endSessions({ agent: agent.spiffeId }, agentStopped(agent));
@@ -133,6 +150,7 @@ export async function createApp(config: Config): Promise<App> {
     credentials.changed.on(async (change) => {
       await gateway.endSessions({ credential: change.id }, credentialChanged(change));
     });
+    postgres?.startReaper();
     return {
       config,
       store,
@@ -161,6 +179,7 @@ export async function createApp(config: Config): Promise<App> {
       gateway,
       proxy,
       credentials,
+      postgres,
       audit,
       checkpoints,
       policy,
@@ -176,6 +195,7 @@ export async function createApp(config: Config): Promise<App> {
         await approvals.close();
         await gateway.close();
         await proxy.close();
+        await postgres?.close();
         keks.destroy();
         await audit.drain();
         spans?.flush();

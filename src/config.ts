@@ -40,6 +40,19 @@ export interface Config {
   kekPreviousFile: string | null;
   /** How deep a mandate may be sub-delegated: 1 lets an agent delegate once, 0 not at all. */
   maxDelegationDepth: number;
+  /** The PostgreSQL role provider, a role per mandate for the servers that take a lease (docs/dynamic-credentials.md); null: none. */
+  postgres: PostgresConfig | null;
+}
+
+export interface PostgresConfig {
+  /** MANDATE_PG_ADMIN_URL: a role with CREATEROLE. A secret: never logged, never passed to an upstream. */
+  adminUrl: string;
+  /** MANDATE_PG_DATABASE: the database the roles are for (null: the admin URL's). */
+  database: string | null;
+  /** MANDATE_PG_GRANTS: the grant templates, each a GRANT naming {role}. */
+  grants: string[];
+  /** MANDATE_PG_ROLE_PREFIX (null: `mandate_`). */
+  rolePrefix: string | null;
 }
 
 export const DEFAULTS = {
@@ -79,6 +92,24 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min
 }
 
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+
+/**
+ * MANDATE_PG_*: the admin URL turns the provider on; the other variables need it. The
+ * grant templates are separated by ";" or line breaks (a template may contain
+ * neither). The URL, the templates and the prefix are checked when the provider is
+ * made, as Mandate starts, by messages that never show the URL.
+ */
+function postgresConfig(env: NodeJS.ProcessEnv): PostgresConfig | null {
+  const value = (name: string): string | null => (env[name] === undefined || env[name]?.trim() === '' ? null : (env[name] as string));
+  const adminUrl = value('MANDATE_PG_ADMIN_URL');
+  if (adminUrl === null) {
+    const stray = ['MANDATE_PG_DATABASE', 'MANDATE_PG_GRANTS', 'MANDATE_PG_ROLE_PREFIX'].find((name) => value(name) !== null);
+    if (stray) throw new MandateError('invalid_config', `${stray} is set but MANDATE_PG_ADMIN_URL is not: the PostgreSQL role provider needs its admin URL`);
+    return null;
+  }
+  const grants = (value('MANDATE_PG_GRANTS') ?? '').split(/[;\n]/).map((grant) => grant.trim()).filter((grant) => grant !== '');
+  return { adminUrl: adminUrl.trim(), database: value('MANDATE_PG_DATABASE')?.trim() ?? null, grants, rolePrefix: value('MANDATE_PG_ROLE_PREFIX')?.trim() ?? null };
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const port = overrides.port ?? (env.MANDATE_PORT ? Number(env.MANDATE_PORT) : DEFAULTS.port);
@@ -131,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     kekFile: overrides.kekFile !== undefined ? overrides.kekFile : env.MANDATE_KEK_FILE ? resolve(env.MANDATE_KEK_FILE) : null,
     kekPreviousFile: overrides.kekPreviousFile !== undefined ? overrides.kekPreviousFile : env.MANDATE_KEK_PREVIOUS_FILE ? resolve(env.MANDATE_KEK_PREVIOUS_FILE) : null,
     maxDelegationDepth,
+    postgres: overrides.postgres !== undefined ? overrides.postgres : postgresConfig(env),
     mandateDefaultTtl: Math.min(overrides.mandateDefaultTtl ?? DEFAULTS.mandateDefaultTtl, mandateMaxTtl),
     mandateMaxTtl,
     taskTokenTtl: overrides.taskTokenTtl ?? DEFAULTS.taskTokenTtl,

@@ -3,6 +3,7 @@
 // asks for leaves one too. Arguments are recorded by digest and as a redacted, bounded
 // copy (redact.ts), so no secret that an agent passes to a tool lands in the log.
 import { createHash } from 'node:crypto';
+import type { RevocationReceipt } from '../credentials/postgres-roles.ts';
 import type { AuthorizationRequest } from '../policy/engine.ts';
 import type { SecretKind } from './redact.ts';
 
@@ -64,6 +65,14 @@ export interface AuditEvent {
   /** Of a `revocation`: the mandates it ended (at most 1,000 per event), and how many it ended in all when more. */
   mandates?: string[];
   total?: number;
+  /** Of a `credential/use` decision on a dynamic credential (a PostgreSQL role): the lease issued (`lse_…`), never its secret. */
+  lease?: string;
+  /**
+   * Of a `revocation` of a dynamic credential (method `credential/revoke`, `tool` the
+   * credential, `mandate` whose it was): what the provider did and saw afterwards —
+   * the database role's sessions terminated, whether it is gone — never a password.
+   */
+  receipt?: RevocationReceipt;
   /** Of an `evaluation`: the principal and resource asked about, as Cedar uids (`Agent::"agt_…"`); of a `revocation`, what was revoked (`agent agt_…`). */
   subject?: string;
   resource?: string;

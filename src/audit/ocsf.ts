@@ -316,6 +316,7 @@ function resourcesOf(event: StoredAuditEvent): { resources?: OcsfResource[] } {
       const [id] = strings(additions(event).credentials);
       return { resources: [{ ...(id === undefined ? {} : { uid: id }), name: event.tool, type: 'credential' }] };
     }
+    case 'credential/revoke': return { resources: [{ ...(event.receipt ? { uid: event.receipt.role } : {}), name: event.tool, type: 'database role' }] };
     default: return {};
   }
 }
@@ -362,6 +363,7 @@ function unmapped(event: StoredAuditEvent): Record<string, unknown> {
   if (typeof extra.actionDigest === 'string') out.action_digest = extra.actionDigest;
   if (typeof extra.note === 'string') out.note = extra.note;
   if (typeof extra.lease === 'string') out.credential_lease_uid = extra.lease;
+  if (event.receipt !== undefined) out.credential_receipt = receiptOf(event.receipt);
   const credentials = strings(extra.credentials);
   if (credentials.length > 0) out.credential_uids = credentials;
   const secrets = strings(extra.secrets);
@@ -372,6 +374,14 @@ function unmapped(event: StoredAuditEvent): Record<string, unknown> {
 }
 
 const additions = (event: StoredAuditEvent): Partial<Additions> => event as Partial<Additions>;
+
+/** A dynamic credential's revocation receipt, field by field. */
+function receiptOf(receipt: NonNullable<StoredAuditEvent['receipt']>): Record<string, unknown> {
+  return {
+    mandate_uid: receipt.mandateId, role: receipt.role, time: receipt.at * 1000, verified: receipt.verified, sessions_terminated: receipt.sessionsTerminated,
+    role_existed_before: receipt.roleExistedBefore, role_gone_after: receipt.roleGoneAfter, remaining_sessions: receipt.remainingSessions, checks: [...receipt.checks],
+  };
+}
 
 /** Each step of an approval: what was done, and (refused) what was attempted. */
 const APPROVAL_STEPS: Record<string, [string, string]> = {
@@ -394,7 +404,9 @@ function messageOf(event: StoredAuditEvent): string {
   switch (event.kind) {
     case 'authentication': return `${event.decision === 'allow' ? 'accepted' : 'refused'} a task token at ${event.server}${why}`;
     case 'token': return `${event.decision === 'allow' ? 'issued' : 'refused'} a task token${event.server ? ` for ${event.server}` : ''}${why}`;
-    case 'revocation': return `${event.caller ?? 'someone'} ${event.method === 'mandate/complete' ? 'completed' : 'revoked'} ${event.subject ?? 'mandates'}: ${event.total ?? event.mandates?.length ?? 0} mandate(s) ended${why}`;
+    case 'revocation':
+      if (event.method === 'credential/revoke') return `revoked ${event.subject ?? 'a dynamic credential'} of mandate ${event.mandate ?? '?'}: ${event.receipt?.verified ? 'verified gone' : 'not verified gone'}${why}`;
+      return `${event.caller ?? 'someone'} ${event.method === 'mandate/complete' ? 'completed' : 'revoked'} ${event.subject ?? 'mandates'}: ${event.total ?? event.mandates?.length ?? 0} mandate(s) ended${why}`;
     case 'decision': return `${event.decision === 'allow' ? 'allowed' : 'denied'} ${target} on ${event.server}${why}`;
     case 'result': return `${target} on ${event.server} ended ${event.outcome ?? 'unknown'}${why}`;
     case 'evaluation': return `AuthZEN evaluation for ${event.caller ?? 'an unknown caller'}: ${event.decision ?? 'no decision'} ${event.method ?? 'an action'} on ${event.resource ?? 'a resource'}${why}`;

@@ -1,5 +1,6 @@
 // Upstream servers and their tools. Each tool carries labels (sensitivity, effect,
 // egress); a tool nobody labelled gets the conservative defaults.
+import { parseInjection } from '../credentials/injection.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { ENVIRONMENTS, type Environment, type Server, type Store, type Tool, type ToolLabels, type Upstream } from '../store/types.ts';
 
@@ -66,7 +67,13 @@ export class Catalog {
       if (input.upstream.transport === 'http-api' && input.tools.length > 0) throw badRequest('invalid_tool', 'an HTTP API has no tools: its mandates name methods and paths');
     } else if (input.upstream.command.trim().length === 0) {
       throw badRequest('invalid_upstream', 'the upstream command is empty');
+    } else if (input.upstream.lease !== undefined) {
+      const { provider, env } = input.upstream.lease;
+      if (provider !== 'postgres') throw badRequest('invalid_lease', `"${String(provider)}" is not a dynamic-credential provider (postgres is)`);
+      // The variable that receives the lease URL follows a credential's rules (no MANDATE_ variable).
+      if (env !== null) parseInjection({ env });
     }
+    if (input.upstream.transport !== 'stdio' && 'lease' in input.upstream) throw badRequest('invalid_lease', 'a lease is given to a stdio upstream, in its environment');
     const names = new Set<string>();
     const tools: Tool[] = input.tools.map((t) => {
       if (!TOOL_NAME.test(t.name)) throw badRequest('invalid_tool', `"${t.name}" is not a tool name`);

@@ -15,6 +15,8 @@ export interface Command {
   words: string[];
   usage: string;
   summary: string;
+  /** Lines `--help` shows after the summary (the overview shows the summary only). */
+  details?: string[];
   options?: Options;
   run: (parsed: Parsed, ctx: CommandContext) => Promise<void>;
 }

@@ -67,7 +67,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const parsed = parse(found.rest, found.command.options ?? {});
     if (parsed.values.help) {
-      process.stdout.write(`usage: ${found.command.usage}\n  ${found.command.summary}\n`);
+      process.stdout.write(`usage: ${found.command.usage}\n  ${found.command.summary}\n${(found.command.details ?? []).map((line) => `  ${line}\n`).join('')}`);
       return 0;
     }
     const config = loadConfig(env);

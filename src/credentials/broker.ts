@@ -4,18 +4,21 @@
 // key-encryption key (kek.ts); using it asks the policy set (`credential/use`) first,
 // and unseals only what is permitted. Any failure — a denial, a missing or wrong
 // KEK, a sealed secret that does not authenticate — refuses the use: the upstream is
-// never reached with less (or other) than the credentials it is bound to.
+// never reached with less (or other) than the credentials it is bound to. A stdio
+// server may also take a dynamic credential, a PostgreSQL role of the mandate
+// (postgres-leases.ts), decided the same way and issued (or reused) as the session opens.
 import { MandateError, badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { Signal } from '../lib/signal.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import type { CredentialInjection, CredentialRewrap, SealedCredential, Server, Store } from '../store/types.ts';
-import { injectedSecrets } from './injected-secrets.ts';
+import { InjectedSecrets } from './injected-secrets.ts';
 import { checkInjectionFits, checkSecret, injectedValue, parseInjection, targetOf } from './injection.ts';
 import type { Kek, KekRing } from './kek.ts';
 import { NO_INJECTION, type UpstreamInjection } from './lease.ts';
+import { POSTGRES_CREDENTIAL_NAME, leaseEnvironment, leaseOf, leaseSecrets, leaseVariables, postgresCredentialId, type PostgresLeases } from './postgres-leases.ts';
 import { rewrap, seal, unseal, type SealBinding } from './seal.ts';
-import { credentialUseRequest, type CredentialCaller } from './use-request.ts';
+import { credentialUseRequest, staticCredential, type CredentialCaller, type CredentialRef } from './use-request.ts';
 
 export const CREDENTIAL_ID_PREFIX = 'crd';
 export const CREDENTIAL_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -31,8 +34,10 @@ export interface CredentialInput {
 export interface CredentialUse {
   credential: Pick<SealedCredential, 'id' | 'name' | 'server'>;
   decision: 'allow' | 'deny';
-  /** Why it was refused: credential_use_denied, decision_failed, or the unsealing failure (kek_missing, kek_mismatch, credential_tampered). */
+  /** Why it was refused: credential_use_denied, decision_failed, the unsealing failure (kek_missing, kek_mismatch, credential_tampered), or credential_unavailable (a lease not issued). */
   reason: string | null;
+  /** Of a dynamic credential: the lease issued (`lse_…`), never its secret. */
+  lease?: string;
   policies: string[];
   policySetHash: string;
   request: AuthorizationRequest;
@@ -65,10 +70,14 @@ export class CredentialBroker {
   /** Emitted after a credential was removed or its secret replaced, once stored: upstreams holding the old one are ended. */
   readonly changed = new Signal<CredentialChange>('a credential changed');
 
-  constructor(store: Store, keks: KekRing, policy: () => PolicyEngine) {
+  /** The PostgreSQL role provider, for the servers whose upstream takes a lease; null: none configured. */
+  readonly #postgres: PostgresLeases | null;
+
+  constructor(store: Store, keks: KekRing, policy: () => PolicyEngine, dynamic: { postgres?: PostgresLeases | null } = {}) {
     this.#store = store;
     this.#keks = keks;
     this.#policy = policy;
+    this.#postgres = dynamic.postgres ?? null;
   }
 
   /** The id of the key new secrets are sealed under; null when none is loaded. */
@@ -81,6 +90,10 @@ export class CredentialBroker {
     const server = await this.#server(input.server);
     const injection = parseInjection(input.inject);
     checkInjectionFits(server.name, server.upstream, injection);
+    const lease = leaseOf(server);
+    if (lease && injection.kind === 'env' && leaseVariables(lease).includes(injection.variable)) {
+      throw new MandateError('credential_target_taken', `server ${server.name} receives its PostgreSQL lease in ${injection.variable}: a credential cannot be injected there`, { status: 409 });
+    }
     checkSecret(input.secret, injection);
     const id = newId(CREDENTIAL_ID_PREFIX);
     const sealed = this.#seal(input.secret, { id, server: server.name, injection });
@@ -126,18 +139,22 @@ export class CredentialBroker {
 
   /**
    * The credentials of `server` for `caller`, for an upstream connection or request
-   * whose scope entry is `call`: each decided (`credential/use`), then unsealed. The
-   * first refusal ends it (the rest are not decided); `uses` says what was decided.
+   * whose scope entry is `call`: each decided (`credential/use`), then unsealed; then,
+   * for a server that takes one, the mandate's lease, decided and issued. The first
+   * refusal ends it (the rest are not decided); `uses` says what was decided.
    */
   async lease(server: Server, caller: CredentialCaller, call: string, now: number): Promise<Lease> {
     const credentials = await this.#store.listCredentials({ server: server.name });
-    if (credentials.length === 0) return { ok: true, injection: NO_INJECTION, uses: [] };
+    const dynamic = leaseOf(server);
+    if (credentials.length === 0 && !dynamic) return { ok: true, injection: NO_INJECTION, uses: [] };
     const engine = this.#policy();
     const uses: CredentialUse[] = [];
     const headers: Record<string, string> = {};
     const env: Record<string, string> = {};
     const secrets: string[] = [];
-    for (const credential of credentials) {
+    /** The values the guard looks for: what was injected, less the lease's parts that are no secret (its role, host, database). */
+    const guarded: string[] = [];
+    const decide = (credential: CredentialRef): { use: CredentialUse; refusal: Lease | null } => {
       const request = credentialUseRequest(caller, server, credential, call, now);
       const answer = engine.decide(request);
       const use: CredentialUse = {
@@ -145,12 +162,15 @@ export class CredentialBroker {
         policies: answer.policies, policySetHash: answer.policySetHash, request, ...(answer.shadow ? { shadow: answer.shadow } : {}),
       };
       uses.push(use);
-      if (answer.decision !== 'allow') {
-        const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
-          : ['credential_use_denied', answer.policies.length > 0 ? `forbidden by ${answer.policies.join(', ')}` : 'no policy permits it'];
-        use.reason = code;
-        return { ok: false, code, message: `denied: credential ${credential.name} of server ${server.name} may not be used for mandate ${caller.mandateId}: ${why}`, uses };
-      }
+      if (answer.decision === 'allow') return { use, refusal: null };
+      const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
+        : ['credential_use_denied', answer.policies.length > 0 ? `forbidden by ${answer.policies.join(', ')}` : 'no policy permits it'];
+      use.reason = code;
+      return { use, refusal: { ok: false, code, message: `denied: credential ${credential.name} of server ${server.name} may not be used for mandate ${caller.mandateId}: ${why}`, uses } };
+    };
+    for (const credential of credentials) {
+      const { use, refusal } = decide(staticCredential(credential));
+      if (refusal) return refusal;
       let secret: string;
       try {
         secret = this.#unseal(credential);
@@ -164,9 +184,30 @@ export class CredentialBroker {
       if (credential.injection.kind === 'header') headers[credential.injection.header] = value;
       else env[credential.injection.variable] = value;
       secrets.push(secret);
+      guarded.push(value, secret);
     }
-    const injection = { headers, env, secrets, credentials: credentials.map((c) => c.id) };
-    return { ok: true, injection: { ...injection, guard: injectedSecrets(injection) }, uses };
+    const ids = credentials.map((c) => c.id);
+    if (dynamic) {
+      const ref: CredentialRef = { id: postgresCredentialId(server.name), name: POSTGRES_CREDENTIAL_NAME, server: server.name, kind: 'dynamic', inject: 'env' };
+      const { use, refusal } = decide(ref);
+      if (refusal) return refusal;
+      let issued;
+      try {
+        if (!this.#postgres) throw new MandateError('credential_unavailable', 'no PostgreSQL role provider is configured (MANDATE_PG_ADMIN_URL)');
+        issued = await this.#postgres.lease({ id: caller.mandateId, expiresAt: caller.expiresAt });
+      } catch (error) {
+        const failure = error instanceof MandateError ? error : new MandateError('credential_unavailable', 'the PostgreSQL role provider failed');
+        Object.assign(use, { decision: 'deny', reason: failure.code });
+        return { ok: false, code: failure.code, message: `the PostgreSQL role of mandate ${caller.mandateId} for server ${server.name} cannot be issued: ${failure.message}`, uses };
+      }
+      use.lease = issued.leaseId;
+      Object.assign(env, leaseEnvironment(dynamic, issued));
+      const leased = leaseSecrets(issued);
+      secrets.push(...leased);
+      guarded.push(...leased);
+      ids.push(ref.id);
+    }
+    return { ok: true, injection: { headers, env, secrets, credentials: ids, guard: new InjectedSecrets(guarded) }, uses };
   }
 
   async #server(name: string): Promise<Server> {

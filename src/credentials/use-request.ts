@@ -5,6 +5,19 @@ import type { AuthorizationRequest, EntityRecord } from '../policy/engine.ts';
 import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
 import type { Agent, SealedCredential, Server } from '../store/types.ts';
 
+/** A credential as the policy sees it: a sealed secret (`static`), or a provider's lease (`dynamic`, e.g. a PostgreSQL role). */
+export interface CredentialRef {
+  id: string;
+  name: string;
+  server: string;
+  kind: 'static' | 'dynamic';
+  inject: 'header' | 'env';
+}
+
+export const staticCredential = (credential: SealedCredential): CredentialRef => ({
+  id: credential.id, name: credential.name, server: credential.server, kind: 'static', inject: credential.injection.kind,
+});
+
 /** Who a credential would be used for, as the gateway authenticated them. */
 export interface CredentialCaller {
   mandateId: string;
@@ -22,10 +35,10 @@ export interface CredentialCaller {
 export const scopeServers = (scope: readonly string[]): string[] => [...new Set(scope.map((entry) => entry.slice(0, Math.max(0, entry.indexOf('/')))).filter((s) => s !== ''))].sort();
 
 /** `call`: what the credential is injected into, as a scope entry (`fs/*` for a whole session). */
-export function credentialUseRequest(caller: CredentialCaller, server: Server, credential: SealedCredential, call: string, now: number): AuthorizationRequest {
+export function credentialUseRequest(caller: CredentialCaller, server: Server, credential: CredentialRef, call: string, now: number): AuthorizationRequest {
   const resource: EntityRecord = {
     uid: { type: 'Credential', id: credential.id },
-    attrs: { name: credential.name, server: credential.server, kind: 'static', inject: credential.injection.kind },
+    attrs: { name: credential.name, server: credential.server, kind: credential.kind, inject: credential.inject },
     parents: [{ type: 'Server', id: server.name }],
   };
   return {

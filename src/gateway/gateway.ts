@@ -369,6 +369,7 @@ export class Gateway {
       kind: 'decision', server: server.name, person: caller.person, agents: caller.agents, mandate: caller.mandateId, purpose: caller.purpose,
       method: 'credential/use', tool: use.credential.name, decision: use.decision, reason: use.reason, outcome: use.decision === 'allow' ? null : 'denied',
       policies: use.policies, policySetHash: use.policySetHash, request: use.request, ...(use.shadow ? { shadow: use.shadow } : {}), credentials: [use.credential.id],
+      ...(use.lease ? { lease: use.lease } : {}),
     });
   }
 

@@ -5,8 +5,9 @@
 // process with exponential backoff, replaying the session's initialization so the
 // agent's session carries on; too many crashes in a row end the session. Closing ends
 // stdin, then SIGTERM, then SIGKILL. The process gets Mandate's environment without
-// its key-encryption keys, plus the server's credentials as variables when it has
-// any; their values are scrubbed from the stderr lines kept for the log.
+// its key-encryption keys and PostgreSQL admin URL, plus the server's credentials as
+// variables when it has any; their values are scrubbed from the stderr lines kept for
+// the log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { redactText } from '../audit/redact.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
@@ -20,8 +21,8 @@ export interface StdioSpec {
   env?: Readonly<Record<string, string>>;
 }
 
-/** Variables of Mandate's environment an upstream process never inherits: key material. */
-const WITHHELD_VARIABLES = new Set(['MANDATE_KEK', 'MANDATE_KEK_PREVIOUS']);
+/** Variables of Mandate's environment an upstream process never inherits: key material, the PostgreSQL admin URL. */
+const WITHHELD_VARIABLES = new Set(['MANDATE_KEK', 'MANDATE_KEK_PREVIOUS', 'MANDATE_PG_ADMIN_URL']);
 
 /** The environment of an upstream process: Mandate's own, less its keys, plus what is injected. */
 export function upstreamEnvironment(injected: Readonly<Record<string, string>> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

@@ -78,9 +78,20 @@ export interface Tool extends ToolLabels {
 
 /**
  * How the gateway reaches a server: an MCP server over streamable HTTP or stdio, or
- * (`http-api`) a plain HTTP API that agents call through `/proxy/<server>/…`.
+ * (`http-api`) a plain HTTP API that agents call through `/proxy/<server>/…`. A stdio
+ * server may take a dynamic credential (`lease`) in the environment of its process.
  */
-export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'; command: string; args: string[] } | { transport: 'http-api'; url: string };
+export type Upstream = { transport: 'http'; url: string } | { transport: 'stdio'; command: string; args: string[]; lease?: UpstreamLease } | { transport: 'http-api'; url: string };
+/**
+ * A per-mandate lease from a dynamic-credential provider (a PostgreSQL role), given to
+ * each process the server's sessions start: `env` names the variable that receives
+ * the lease URL; null: the libpq variables (PGHOST, PGPORT, PGDATABASE, PGUSER,
+ * PGPASSWORD, PGSSLMODE), so the password is never on a command line.
+ */
+export interface UpstreamLease {
+  provider: 'postgres';
+  env: string | null;
+}
 export interface Server {
   name: string;
   upstream: Upstream;

@@ -23,6 +23,11 @@ const AuditEventView = z.object({
   arguments: z.unknown().describe('of a decision on a request with arguments: a redacted, bounded copy of them (never the secrets)').optional(),
   mandates: z.array(z.string()).nullable().describe('of a revocation: the mandates it ended (at most 1,000 per event)'),
   total: z.number().int().nullable().describe('of a revocation that ended more than one event lists: how many in all'),
+  lease: z.string().nullable().describe('of a credential/use decision on a dynamic credential: the lease issued (lse_…), never its secret'),
+  receipt: z.object({
+    mandateId: z.string(), role: z.string(), at: z.number().int(), sessionsTerminated: z.number().int(), roleExistedBefore: z.boolean().nullable(),
+    roleGoneAfter: z.boolean(), remainingSessions: z.number().int().nullable(), verified: z.boolean(), checks: z.array(z.string()),
+  }).nullable().describe('of a credential/revoke revocation: what the provider did and saw afterwards (the role gone, its sessions); never a password'),
   secrets: z.array(z.string()).nullable().describe('the kinds of secret found (never their values): of a decision, redacted from its arguments; of a result, in the reply'),
   credentials: z.array(z.string()).nullable().describe('the credentials injected into the upstream the request went to (of a credential/use decision, the one decided), by id; never a secret'),
   approval: z.string().nullable().describe('the approval (apr_…) an approval event is a step of, or that a call needed or used'),
@@ -42,6 +47,7 @@ const eventView = (e: StoredAuditEvent): z.infer<typeof AuditEventView> => ({
   policy_set_hash: e.policySetHash, outcome: e.outcome, latency_ms: e.latencyMs, request: e.request ?? null, shadow: e.shadow ?? null,
   caller: e.caller ?? null, subject: e.subject ?? null, resource: e.resource ?? null, omitted: e.omitted ?? null,
   ...(e.arguments === undefined ? {} : { arguments: e.arguments }), secrets: e.secrets ?? null, mandates: e.mandates ?? null, total: e.total ?? null,
+  lease: e.lease ?? null, receipt: e.receipt ?? null,
   credentials: e.credentials ?? null, approval: e.approval ?? null, action_digest: e.actionDigest ?? null, note: e.note ?? null,
 });
 

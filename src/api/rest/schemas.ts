@@ -33,7 +33,12 @@ export const ToolView = z.object({
 export const ServerView = z.object({
   name: z.string(),
   upstream: z.union([
-    z.object({ transport: z.literal('http'), url: z.string() }), z.object({ transport: z.literal('stdio'), command: z.string(), args: z.array(z.string()) }),
+    z.object({ transport: z.literal('http'), url: z.string() }),
+    z.object({
+      transport: z.literal('stdio'), command: z.string(), args: z.array(z.string()),
+      lease: z.object({ provider: z.literal('postgres'), env: z.string().nullable().describe('the variable that receives the lease URL; null: the libpq variables') })
+        .optional().describe('each session\'s process gets the mandate\'s PostgreSQL role'),
+    }),
     z.object({ transport: z.literal('http-api'), url: z.string().describe('the base URL /proxy/<server>/<path> forwards to') }),
   ]),
   resource: z.string().describe('the gateway resource URL to request task tokens for (/mcp/<server>, or /proxy/<server> for an HTTP API)'),

@@ -26,12 +26,19 @@ export const serverRoutes = [
       command: z.string().max(2000).optional(),
       args: z.array(z.string().max(2000)).max(100).optional(),
       environment: z.enum(['dev', 'staging', 'prod']).optional().describe('only agents of this environment may use the server (default: any)'),
+      lease: z.strictObject({
+        provider: z.literal('postgres'),
+        env: z.string().min(1).max(128).optional().describe('the variable that receives the lease URL (default: the libpq variables PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE)'),
+      }).optional().describe('a stdio server whose sessions each get the mandate\'s PostgreSQL role (one per mandate) in the environment of their process; needs MANDATE_PG_ADMIN_URL'),
       tools: z.array(z.strictObject({ name: z.string().min(1).max(128), ...labels })).max(1000).optional(),
     }).refine((b) => (b.url === undefined) !== (b.command === undefined), { message: 'give exactly one of url and command' })
-      .refine((b) => b.kind !== 'http-api' || b.url !== undefined, { message: 'an HTTP API is reached at a url' }),
+      .refine((b) => b.kind !== 'http-api' || b.url !== undefined, { message: 'an HTTP API is reached at a url' })
+      .refine((b) => b.lease === undefined || b.command !== undefined, { message: 'a lease is given to a stdio server (command), in its environment' }),
     response: ServerView,
     handle: async ({ app, body, now }) => {
-      const upstream: Upstream = body.url !== undefined ? { transport: body.kind === 'http-api' ? 'http-api' : 'http', url: body.url } : { transport: 'stdio', command: body.command as string, args: body.args ?? [] };
+      const upstream: Upstream = body.url !== undefined ? { transport: body.kind === 'http-api' ? 'http-api' : 'http', url: body.url } : {
+        transport: 'stdio', command: body.command as string, args: body.args ?? [], ...(body.lease ? { lease: { provider: body.lease.provider, env: body.lease.env ?? null } } : {}),
+      };
       const { server, tools } = await app.catalog.add({ name: body.name, upstream, environment: body.environment ?? null, tools: body.tools ?? [] }, now);
       return serverView(server, tools, resourceOf(app.config.publicUrl, server));
     },
