@@ -34,6 +34,22 @@ export interface Config {
   auditCommitDelayMs: number;
   /** A tool reply carrying a secret is refused instead of reaching the agent (docs/redaction.md). */
   blockSecretReplies: boolean;
+  /** Once approved, how long the exact call may be made (docs/approvals.md). */
+  approvalWindow: number;
+  /** A pending approval nobody decided expires after this long. */
+  approvalTtl: number;
+  /** The longest "approve this and identical calls for N minutes" may run. */
+  approvalMaxRepeat: number;
+  /** The most uses one approval may be given. */
+  approvalMaxUses: number;
+  /** How long the gateway holds a call that needs approval before answering with the approval's id and URL. */
+  approvalWait: number;
+  /** Where approval notifications are POSTed (Standard Webhooks), or null: none. */
+  approvalWebhookUrl: string | null;
+  /** The webhook's signing secret, `whsec_<base64>`; required with the URL. */
+  approvalWebhookSecret: string | null;
+  /** A failed notification is tried again after this many ms, then 4× and 16× as long. */
+  approvalWebhookBackoffMs: number;
   /** The file holding the key-encryption key of credentials (MANDATE_KEK_FILE); null: MANDATE_KEK or `<data dir>/kek` (docs/credentials.md). */
   kekFile: string | null;
   /** The key-encryption key being replaced, accepted to unwrap only, during a rotation (MANDATE_KEK_PREVIOUS_FILE). */
@@ -72,7 +88,44 @@ export const DEFAULTS = {
   auditCheckpointInterval: 10,
   auditCheckpointEntries: 1000,
   auditCommitDelayMs: 0,
+  approvalWindow: 5 * 60,
+  approvalTtl: 15 * 60,
+  approvalMaxRepeat: 60 * 60,
+  approvalMaxUses: 100,
+  approvalWait: 60,
+  approvalWebhookBackoffMs: 1000,
 } as const;
+
+type ApprovalConfig = Pick<Config, 'approvalWindow' | 'approvalTtl' | 'approvalMaxRepeat' | 'approvalMaxUses' | 'approvalWait' | 'approvalWebhookUrl' | 'approvalWebhookSecret' | 'approvalWebhookBackoffMs'>;
+
+/** A Standard Webhooks secret: `whsec_` and 24 to 64 random bytes in base64. */
+const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+
+function approvalConfig(env: NodeJS.ProcessEnv, overrides: Partial<Config>): ApprovalConfig {
+  const duration = (name: string, override: number | undefined, fallback: number): number => {
+    const value = override ?? (env[name] ? parseDuration(env[name]) : fallback);
+    if (value < 1) throw new MandateError('invalid_config', `${name} must be at least 1s, got ${env[name]}`);
+    return value;
+  };
+  const url = overrides.approvalWebhookUrl !== undefined ? overrides.approvalWebhookUrl : env.MANDATE_APPROVAL_WEBHOOK_URL || null;
+  if (url !== null && !/^https?:$/.test(URL.parse(url)?.protocol ?? '')) throw new MandateError('invalid_config', `MANDATE_APPROVAL_WEBHOOK_URL must be an http(s) URL, got ${url}`);
+  const secret = overrides.approvalWebhookSecret !== undefined ? overrides.approvalWebhookSecret : env.MANDATE_APPROVAL_WEBHOOK_SECRET || null;
+  if (url !== null && secret === null) throw new MandateError('invalid_config', 'MANDATE_APPROVAL_WEBHOOK_URL needs MANDATE_APPROVAL_WEBHOOK_SECRET (whsec_ and 24–64 random bytes in base64) to sign what it sends');
+  const keyBytes = secret === null ? 0 : Buffer.from(secret.slice('whsec_'.length), 'base64').length;
+  if (secret !== null && (!WEBHOOK_SECRET.test(secret) || keyBytes < 24 || keyBytes > 64)) {
+    throw new MandateError('invalid_config', 'MANDATE_APPROVAL_WEBHOOK_SECRET must be whsec_ followed by 24–64 random bytes in base64 (e.g. whsec_$(openssl rand -base64 32))');
+  }
+  return {
+    approvalWindow: duration('MANDATE_APPROVAL_WINDOW', overrides.approvalWindow, DEFAULTS.approvalWindow),
+    approvalTtl: duration('MANDATE_APPROVAL_TTL', overrides.approvalTtl, DEFAULTS.approvalTtl),
+    approvalMaxRepeat: duration('MANDATE_APPROVAL_MAX_REPEAT', overrides.approvalMaxRepeat, DEFAULTS.approvalMaxRepeat),
+    approvalMaxUses: overrides.approvalMaxUses ?? wholeNumber(env, 'MANDATE_APPROVAL_MAX_USES', DEFAULTS.approvalMaxUses, 1, 1_000_000),
+    approvalWait: overrides.approvalWait ?? (env.MANDATE_APPROVAL_WAIT ? parseDuration(env.MANDATE_APPROVAL_WAIT) : DEFAULTS.approvalWait),
+    approvalWebhookUrl: url,
+    approvalWebhookSecret: secret,
+    approvalWebhookBackoffMs: overrides.approvalWebhookBackoffMs ?? DEFAULTS.approvalWebhookBackoffMs,
+  };
+}
 
 /** Parses `90`, `90s`, `15m`, `8h`, `1d` into seconds. */
 export function parseDuration(value: string): number {
@@ -145,7 +198,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const sessionIdle = overrides.sessionIdle ?? (env.MANDATE_SESSION_IDLE ? parseDuration(env.MANDATE_SESSION_IDLE) : DEFAULTS.sessionIdle);
   if (sessionIdle < 1) throw new MandateError('invalid_config', `MANDATE_SESSION_IDLE must be at least 1s, got ${env.MANDATE_SESSION_IDLE}`);
+  const approvals = approvalConfig(env, overrides);
   return {
+    ...approvals,
     dataDir: resolve(overrides.dataDir ?? env.MANDATE_DATA_DIR ?? DEFAULTS.dataDir),
     host,
     port,

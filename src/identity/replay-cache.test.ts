@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReplayCache } from './replay-cache.ts';
+
+test('a value is accepted once within its window, and again only after it expired', () => {
+  const cache = new ReplayCache();
+  assert.equal(cache.consume('dpop:k:1', 160, 100), true);
+  assert.equal(cache.consume('dpop:k:1', 160, 150), false);
+  assert.equal(cache.consume('dpop:k:1', 260, 161), true);
+});
+
+test('a cache full of live values keeps refusing replays and stays fast', () => {
+  const cache = new ReplayCache();
+  for (let i = 0; i < 60_000; i++) assert.equal(cache.consume(`dpop:k:${i}`, 1060, 1000), true);
+  const started = performance.now();
+  for (let i = 60_000; i < 62_000; i++) cache.consume(`dpop:k:${i}`, 1060, 1000);
+  // Sweeping the whole cache on every insertion took about a millisecond each here.
+  assert.ok(performance.now() - started < 500, `2,000 insertions took ${Math.round(performance.now() - started)} ms`);
+  for (const i of [0, 30_000, 61_999]) assert.equal(cache.consume(`dpop:k:${i}`, 1060, 1000), false);
+});
+
+test('expired values are swept out once the cache has grown', () => {
+  const cache = new ReplayCache();
+  for (let i = 0; i < 50_000; i++) cache.consume(`old:${i}`, 1010, 1000);
+  cache.consume('new:0', 2060, 2000);
+  assert.equal(cache.size, 1);
+});
