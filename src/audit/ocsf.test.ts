@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { receiptEvent } from '../credentials/postgres-leases.ts';
 import { MandateError } from '../errors.ts';
 import type { StoredAuditEvent } from './event.ts';
 import { ocsfJson, ocsfLine, ocsfLines, toOcsf, writeOcsf, type OcsfApiActivity, type OcsfAuthentication, type OcsfRecord } from './ocsf.ts';
@@ -261,6 +262,35 @@ describe('audit events as OCSF records', () => {
     assert.deepEqual([records.refused.status, records.refused.status_detail, records.refused.severity], ['Failure', 'approver_not_eligible', 'Medium']);
     assert.equal(records.refused.message, 'person mallory may not approve approval apr_1 of write_file on fs (approver_not_eligible)');
     assert.deepEqual([records.notify.status, records.notify.severity, records.notify.message], ['Failure', 'Low', 'could not notify of approval apr_1 of write_file on fs (webhook_http_error)']);
+  });
+
+  it('maps the revocation of a mandate\'s database role with its receipt, a failure when it could not be verified', () => {
+    const receipt = {
+      mandateId: 'mnd_tidy', role: 'mandate_3fa0c2', at: 1_767_225_600, sessionsTerminated: 1, roleExistedBefore: true, roleGoneAfter: true, remainingSessions: 0, verified: true,
+      checks: ['revoked', 'pg_roles: no role mandate_3fa0c2 nor oid 16423'],
+    };
+    const stored = (fields: Parameters<typeof receiptEvent>[0], seq: number): StoredAuditEvent => ({ ...receiptEvent(fields), time: base.time, seq, hash: 'cd'.repeat(32) });
+    const verified = toOcsf(stored(receipt, 60), OPTIONS) as OcsfApiActivity;
+    const unverified = toOcsf(stored({ ...receipt, roleGoneAfter: false, verified: false, checks: ['revoked', 'pg_roles: role mandate_3fa0c2 still exists, login disabled'] }, 61), OPTIONS) as OcsfApiActivity;
+    assertValid(verified, 'verified');
+    assertValid(unverified, 'unverified');
+    assert.deepEqual([verified.class_uid, verified.activity_id, verified.activity_name, verified.api.operation], [6003, 3, 'Update', 'credential/revoke']);
+    assert.deepEqual(verified.resources, [{ uid: 'mandate_3fa0c2', name: 'postgres-role', type: 'database role' }]);
+    assert.equal(verified.metadata.correlation_uid, 'mnd_tidy');
+    assert.deepEqual([verified.status, verified.severity, verified.message], ['Success', 'Informational', 'revoked database role mandate_3fa0c2 of mandate mnd_tidy: verified gone']);
+    assert.deepEqual(verified.unmapped.credential_receipt, {
+      mandate_uid: 'mnd_tidy', role: 'mandate_3fa0c2', time: 1_767_225_600_000, verified: true, sessions_terminated: 1, role_existed_before: true, role_gone_after: true,
+      remaining_sessions: 0, checks: ['revoked', 'pg_roles: no role mandate_3fa0c2 nor oid 16423'],
+    });
+    assert.equal(verified.unmapped.caller, 'system');
+    assert.deepEqual([unverified.status, unverified.status_detail, unverified.severity], ['Failure', 'credential_revocation_unverified', 'Low']);
+    assert.equal(unverified.message, 'revoked database role mandate_3fa0c2 of mandate mnd_tidy: not verified gone (credential_revocation_unverified)');
+    const ended = toOcsf(event({
+      seq: 62, kind: 'revocation', server: '', agents: [], method: 'mandate/revoke', tool: null, argumentsDigest: null, decision: null, policies: [], policySetHash: null,
+      outcome: 'ok', reason: 'task cancelled', caller: 'person alice', subject: 'mandate mnd_tidy', mandates: ['mnd_tidy', 'mnd_child'],
+    }), OPTIONS) as OcsfApiActivity;
+    assertValid(ended, 'mandates ended');
+    assert.deepEqual([ended.activity_id, ended.activity_name, ended.api.operation], [3, 'Update', 'mandate/revoke']);
   });
 
   it('writes JSON lines, one record a line, in order', () => {

@@ -236,8 +236,10 @@ function classification<C extends Class>(cls: C, activity: Activity, event: Stor
  */
 function apiActivityOf(event: StoredAuditEvent): Activity {
   if (event.kind === 'evaluation') return activity(API_ACTIVITY.other, 'Evaluate');
-  // Ending mandates changes their state: an update of them.
-  if (event.kind === 'revocation') return activity(API_ACTIVITY.update, event.method === 'mandate/complete' ? 'Complete' : 'Revoke');
+  // Ending mandates, or revoking a mandate's database role, changes their state: an
+  // update of them (api.operation says which: mandate/revoke, mandate/complete,
+  // credential/revoke). Outside Other, the name is the schema's caption.
+  if (event.kind === 'revocation') return activity(API_ACTIVITY.update);
   // Asking creates an approval; deciding, using and expiring change its state; a notification only tells of it.
   if (event.kind === 'approval') {
     if (event.method === 'approval/request') return activity(API_ACTIVITY.create);
