@@ -255,6 +255,10 @@ describe('audit events as OCSF records', () => {
     assert.deepEqual(records.approve.resources, [{ uid: 'apr_1', name: 'write_file', type: 'approval' }]);
     assert.equal(records.approve.api.operation, 'approval/approve');
     assert.deepEqual(records.approve.actor.user, { uid: 'bob', type_id: 1, type: 'User' });
+    assert.deepEqual(records.approve.src_endpoint, { name: 'person bob' }, 'decided by the person, not through the agent');
+    assert.deepEqual(records.request.src_endpoint, { uid: AGENT });
+    const byAdmin = toOcsf(step('approval/deny', { person: null, caller: 'admin' }), OPTIONS) as OcsfApiActivity;
+    assert.deepEqual([byAdmin.actor.user, byAdmin.src_endpoint], [{ name: 'admin', type_id: 2, type: 'Admin' }, { name: 'admin' }]);
     assert.deepEqual([records.approve.unmapped.approval_uid, records.approve.unmapped.action_digest, records.approve.unmapped.note], ['apr_1', 'sha256:action', 'looks right']);
     assert.equal(records.approve.message, 'person bob approved approval apr_1 of write_file on fs');
     assert.equal(records.approve.metadata.profiles.includes('security_control'), false, 'a step of an approval decides no call');

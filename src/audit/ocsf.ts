@@ -287,6 +287,8 @@ function metadata(event: StoredAuditEvent, options: OcsfOptions): OcsfMetadata {
 /** The person the call was made for; with none, who asked (an AuthZEN caller) or nobody known. */
 function userOf(event: StoredAuditEvent): OcsfUser {
   if (event.person !== null) return { uid: event.person, type_id: USER_TYPE.user.id, type: USER_TYPE.user.name };
+  // The admin denying an approval acts itself, not through the agent whose call it was.
+  if (event.kind === 'approval' && event.caller === 'admin') return { name: 'admin', type_id: USER_TYPE.admin.id, type: USER_TYPE.admin.name };
   const agent = event.agents[0];
   if (agent !== undefined) return { uid: agent, type_id: USER_TYPE.other.id, type: 'AI Agent' };
   if (event.caller === 'admin') return { name: 'admin', type_id: USER_TYPE.admin.id, type: USER_TYPE.admin.name };
@@ -295,6 +297,8 @@ function userOf(event: StoredAuditEvent): OcsfUser {
 
 /** Mandate records no network address: the calling agent's SPIFFE ID, or the AuthZEN caller's description, stands in. */
 function sourceOf(event: StoredAuditEvent): OcsfEndpoint {
+  // An approval is decided by a person (or the admin, or the sweep), not by the agent whose call it is.
+  if (event.kind === 'approval' && event.caller !== undefined && !event.caller.startsWith('agent ')) return { name: event.caller };
   const agent = event.agents[0];
   if (agent !== undefined) return { uid: agent };
   return { name: event.caller ?? (event.person === null ? 'unknown' : `person ${event.person}`) };
