@@ -40,9 +40,9 @@ describe('observe', () => {
     assert.equal(observe(NEW_TASK_FLOW, { method: 'resources/read', call: 'fs/resource:*' }, 'ok').maxSensitivity, 'public', 'resources carry no label');
   });
 
-  it('an unlabelled tool is taken as the decision takes it: confidential, write, external', () => {
-    assert.deepEqual(UNLABELLED, { sensitivity: 'confidential', effect: 'write', egress: 'external' });
-    assert.deepEqual(observe(NEW_TASK_FLOW, tool('new/thing'), 'ok'), { maxSensitivity: 'confidential', untrusted: true, tools: ['new/thing'], destinations: ['new/thing'] });
+  it('an unlabelled tool hands back internal data and reaches outside', () => {
+    assert.deepEqual(UNLABELLED, { sensitivity: 'internal', effect: 'write', egress: 'external' });
+    assert.deepEqual(observe(NEW_TASK_FLOW, tool('new/thing'), 'ok'), { maxSensitivity: 'internal', untrusted: true, tools: ['new/thing'], destinations: ['new/thing'] });
   });
 
   it('returns the same flow when the outcome adds nothing, so it need not be saved again', () => {

@@ -20,8 +20,11 @@
 //   read
 //   prompts/get  —                      —                           —
 //
-// A tool Mandate has no labels for is taken as the decision took it: confidential,
-// write, external.
+// A tool nobody labelled is taken to hand back internal data (the usual default
+// classification of a company's data) and to reach outside: its decision takes it as
+// confidential, which governs who may call it; its result is not known to be more
+// than internal, so calling unlabelled tools alone never counts as reading
+// confidential data.
 import type { Sensitivity, ToolLabels } from '../store/types.ts';
 import { SENSITIVITY_LEVEL } from '../policy/entities.ts';
 
@@ -48,7 +51,7 @@ export interface FlowStep {
   method: FlowMethod;
   /** The request as a scope entry, as its decision named it (`context.call`): `fs/read_file`. */
   call: string;
-  /** The tool's labels (tools/call); absent: unlabelled, taken as the decision takes it. */
+  /** The tool's labels (tools/call) when a person set them; absent: unlabelled (UNLABELLED). */
   labels?: ToolLabels | undefined;
 }
 
@@ -61,8 +64,8 @@ export interface FlowStep {
  */
 export type FlowOutcome = 'refused' | 'failed' | 'error' | 'ok';
 
-/** The labels the decision assumes for a tool Mandate has none for (as request.ts builds it). */
-export const UNLABELLED: Readonly<ToolLabels> = Object.freeze({ sensitivity: 'confidential', effect: 'write', egress: 'external' });
+/** What the flow takes of a tool nobody labelled: it hands back internal data and reaches outside. */
+export const UNLABELLED: Readonly<ToolLabels> = Object.freeze({ sensitivity: 'internal', effect: 'write', egress: 'external' });
 
 const higher = (a: Sensitivity, b: Sensitivity): Sensitivity => (SENSITIVITY_LEVEL[b] > SENSITIVITY_LEVEL[a] ? b : a);
 

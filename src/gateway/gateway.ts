@@ -17,6 +17,7 @@ import { TOOL_NAME } from '../catalog/servers.ts';
 import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
+import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep } from '../delegation/task-flow.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
@@ -110,6 +111,8 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
   readonly #owners = new WeakMap<GatewaySession, SessionOwner>();
+  /** Of each decided request, what its outcome adds to the task's flow. */
+  readonly #flowSteps = new WeakMap<GovernedRequest, FlowStep>();
   /** Counts endSessions calls; a request notes it when it starts, so a session it opens can be checked against what ended meanwhile. */
   #revision = 0;
   readonly #endings: Array<{ revision: number; selects: (owner: SessionOwner) => boolean; ending: SessionEnding }> = [];
@@ -276,9 +279,13 @@ export class Gateway {
     const session = new GatewaySession(server.name, caller, openUpstream(server.name, server.upstream, {}, lease.injection), {
       decide: (request) => this.#decideRequest(server, request, credentials),
       visible: (c, method, targets, listingStartedAt) => this.#visible(server, c, method, targets, listingStartedAt),
-      recordResult: (request, outcome, { secrets, reason }) => this.#audit.append(this.#requestEvent(server, request, {
-        kind: 'result', decision: 'allow', outcome, ...(reason ? { reason } : {}), ...(secrets.length > 0 ? { secrets } : {}),
-      }, credentials)).then(() => undefined),
+      recordResult: async (request, outcome, { secrets, reason, rpcError }) => {
+        await this.#audit.append(this.#requestEvent(server, request, {
+          kind: 'result', decision: 'allow', outcome, ...(reason ? { reason } : {}), ...(secrets.length > 0 ? { secrets } : {}),
+        }, credentials));
+        // What flowed is part of the task before the agent sees the answer: its next call is decided with it.
+        await this.#observeFlow(request, outcome === 'denied' ? 'failed' : rpcError ? 'error' : 'ok');
+      },
       blocksSecretReplies: () => this.blockSecretReplies,
       onClose: (s) => this.#sessions.delete(s.sessionId),
     });
@@ -325,6 +332,15 @@ export class Gateway {
     return counted;
   }
 
+  /** Folds what became of an allowed request into its task's flow (stored under the root mandate), when it adds anything. */
+  async #observeFlow(request: GovernedRequest, outcome: FlowOutcome): Promise<void> {
+    const step = this.#flowSteps.get(request);
+    if (!step) return;
+    const flow = (await this.#store.getTaskFlow(request.caller.mandateId)) ?? NEW_TASK_FLOW;
+    const next = observe(flow, step, outcome);
+    if (next !== flow) await this.#store.mergeTaskFlow(request.caller.mandateId, next, Math.floor(Date.now() / 1000));
+  }
+
   /** `asked`: what the decision records of Cedar — the request it was asked, and the shadow decision when a shadow policy could apply. */
   async #decide(server: Server, request: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'> }> {
     const { caller, method, target } = request;
@@ -337,7 +353,9 @@ export class Gateway {
     // Arguments are mapped only when a policy could read them; those Mandate cannot map faithfully are refused.
     const args = setReadsArguments(engine) ? mapArguments(request.arguments) : undefined;
     if (args && !args.ok) return { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash };
-    const asked = governedRequest(caller, server, method, target, tool, now, args?.views);
+    const flow = (await this.#store.getTaskFlow(caller.mandateId)) ?? NEW_TASK_FLOW;
+    const asked = governedRequest(caller, server, method, target, tool, now, args?.views, flow);
+    this.#flowSteps.set(request, { method, call: scopeEntries(server.name, method, target).call, labels: tool?.labelled ? tool : undefined });
     const answer = engine.decide(asked);
     const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
     if (answer.decision === 'allow') return { decision: { allow: true }, ...base };

@@ -68,7 +68,7 @@ export interface SessionHooks {
    * this. `denied`: the answer is withheld (`reason` says why); `secrets`: the kinds
    * of secret the upstream's answer carried.
    */
-  recordResult: (request: GovernedRequest, outcome: 'ok' | 'error' | 'denied', detail: { secrets: SecretKind[]; reason?: string }) => Promise<void>;
+  recordResult: (request: GovernedRequest, outcome: 'ok' | 'error' | 'denied', detail: { secrets: SecretKind[]; reason?: string; rpcError?: boolean }) => Promise<void>;
   /** Whether a tool's answer carrying a secret is withheld from the agent (read for each answer). */
   blocksSecretReplies: () => boolean;
   onClose: (session: GatewaySession) => void;
@@ -209,7 +209,7 @@ export class GatewaySession {
       const withheld = this.#hooks.blocksSecretReplies() ? secrets.filter(withholds) : [];
       try {
         if (withheldByGuard(message)) await this.#hooks.recordResult(pending.governed, 'denied', { secrets, reason: REPLY_CARRIES_CREDENTIAL });
-        else if (withheld.length === 0) await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok', { secrets });
+        else if (withheld.length === 0) await this.#hooks.recordResult(pending.governed, failed ? 'error' : 'ok', { secrets, rpcError: message.error !== undefined });
         else {
           await this.#hooks.recordResult(pending.governed, 'denied', { secrets, reason: REPLY_CARRIES_SECRET });
           const carries = withheld.length === 1 ? 'a secret' : 'secrets';
