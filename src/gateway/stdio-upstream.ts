@@ -5,7 +5,8 @@
 // process with exponential backoff, replaying the session's initialization so the
 // agent's session carries on; too many crashes in a row end the session. Closing ends
 // stdin, then SIGTERM, then SIGKILL. The process gets Mandate's environment without
-// its key-encryption keys and PostgreSQL admin URL, plus the server's credentials as
+// Mandate's own settings (every MANDATE_* variable: keys, tokens, the PostgreSQL admin
+// URL, webhook secrets) and the OpenTelemetry exporter's headers, plus the server's credentials as
 // variables when it has any; their values are scrubbed from the stderr lines kept for
 // the log.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,13 +22,14 @@ export interface StdioSpec {
   env?: Readonly<Record<string, string>>;
 }
 
-/** Variables of Mandate's environment an upstream process never inherits: key material, the PostgreSQL admin URL. */
-const WITHHELD_VARIABLES = new Set(['MANDATE_KEK', 'MANDATE_KEK_PREVIOUS', 'MANDATE_PG_ADMIN_URL']);
+/** Variables of Mandate's environment an upstream process never inherits, besides every MANDATE_* one: the trace exporter's headers (they may carry a token). */
+const WITHHELD_VARIABLES = new Set(['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']);
+const withheld = (name: string): boolean => name.startsWith('MANDATE_') || WITHHELD_VARIABLES.has(name);
 
 /** The environment of an upstream process: Mandate's own, less its keys, plus what is injected. */
 export function upstreamEnvironment(injected: Readonly<Record<string, string>> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(base)) if (!WITHHELD_VARIABLES.has(name)) env[name] = value;
+  for (const [name, value] of Object.entries(base)) if (!withheld(name)) env[name] = value;
   return { ...env, ...injected };
 }
 
