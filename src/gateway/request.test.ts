@@ -91,7 +91,8 @@ describe('gateway requests', () => {
     assert.deepEqual(known?.attrs, { server: 'fs', name: 'read_file', sensitivity: 'confidential', sensitivity_level: 2, effect: 'read', egress: 'internal', first_seen: 1_700_000_000 });
     const unknown = governedRequest(caller(), server, 'tools/call', 'new_tool', undefined, NOW).entities.find((e) => e.uid.type === 'Tool');
     assert.deepEqual(unknown?.attrs, { server: 'fs', name: 'new_tool', sensitivity: 'confidential', sensitivity_level: 2, effect: 'write', egress: 'external', first_seen: NOW });
-    assert.deepEqual({ sensitivity: unknown?.attrs.sensitivity, effect: unknown?.attrs.effect, egress: unknown?.attrs.egress }, UNLABELLED, 'the task flow takes an unlabelled tool as the decision does');
+    assert.deepEqual({ effect: unknown?.attrs.effect, egress: unknown?.attrs.egress }, { effect: UNLABELLED.effect, egress: UNLABELLED.egress }, 'the task flow takes an unlabelled tool\'s effect and egress as the decision does');
+    assert.equal(UNLABELLED.sensitivity, 'internal', 'and what it hands back as internal, however the decision guards calling it');
   });
 
   it('carry the task\'s flow as its history, and still conform', () => {
