@@ -7,6 +7,7 @@
 // client to resume it (SEP-1699 polling): it is resumed with a GET carrying Last-Event-ID.
 // The agent's credentials never come here: the upstream sees only the gateway, with
 // the server's own credentials (injected headers) on every request when it has any.
+import { StringDecoder } from 'node:string_decoder';
 import { Pool, type Dispatcher } from 'undici';
 import { SseReader } from './sse.ts';
 import { isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
@@ -32,8 +33,8 @@ interface AnswerStream {
 type Answer = Dispatcher.ResponseData;
 type Body = Answer['body'];
 
-const header = (answer: Answer, name: string): string => {
-  const value = answer.headers[name];
+const header = (headers: Answer['headers'], name: string): string => {
+  const value = headers[name];
   return (Array.isArray(value) ? value[0] : value) ?? '';
 };
 
@@ -68,13 +69,12 @@ export class HttpUpstream implements UpstreamConnection {
     if (message.method === 'initialize' && message.id !== undefined) this.#initializeId = message.id;
     const related = isRequest(message) ? (message.id as RequestId) : undefined;
     const body = JSON.stringify(message);
-    this.#pool.request({
+    // Every call comes this way: its answer is read as undici hands it over, without a
+    // body stream in between (which cost some 30,000 instructions per call).
+    this.#pool.dispatch({
       path: this.#path, method: 'POST', body,
       headers: { ...this.#headers(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    }).then(
-      (answer) => this.#answer(answer, message, related),
-      (error: Error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} could not be reached: ${error.message}`),
-    );
+    }, this.#postAnswer(message, related));
   }
 
   async close(): Promise<void> {
@@ -97,34 +97,63 @@ export class HttpUpstream implements UpstreamConnection {
     return headers;
   }
 
-  #answer(answer: Answer, sent: JsonRpcMessage, related: RequestId | undefined): void {
-    const session = header(answer, 'mcp-session-id');
-    if (sent.method === 'initialize' && session !== '') this.#sessionId = session;
-    const status = answer.statusCode;
-    if (status === 202 || (status >= 200 && status < 300 && related === undefined)) {
-      void answer.body.dump();
-      if (sent.method === 'notifications/initialized') this.#openStream();
-      return;
-    }
-    if (status < 200 || status >= 300) {
-      void answer.body.dump();
-      if (status === 404 && this.#sessionId !== undefined) void this.close(); // the upstream forgot the session
-      if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} answered HTTP ${status}`);
-      return;
-    }
-    if (header(answer, 'content-type').startsWith('text/event-stream')) {
-      this.#readAnswerStream(answer.body, related, { answered: false, lastEventId: undefined, retry: undefined }, 0);
-      return;
-    }
-    const { body } = answer;
-    body.setEncoding('utf8');
-    let text = '';
-    body.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.length > MAX_BODY) body.destroy(new Error('answer too large'));
-    });
-    body.once('end', () => this.#deliverText(text, related, true));
-    body.once('error', (error) => related !== undefined && this.#fail(related, `the upstream server ${this.#name} broke off its answer: ${error.message}`));
+  /** How the answer to a POST is read: a JSON body whole, an event stream event by event, anything else dropped. */
+  #postAnswer(sent: JsonRpcMessage, related: RequestId | undefined): Dispatcher.DispatchHandler {
+    let started = false;
+    let json: Buffer[] | null = null;
+    let size = 0;
+    let events: { reader: SseReader; decoder: StringDecoder; answer: AnswerStream } | null = null;
+    return {
+      onRequestStart: () => undefined, // present, so undici speaks this (controller) interface
+      onResponseStart: (_controller, status, headers) => {
+        started = true;
+        const session = header(headers, 'mcp-session-id');
+        if (sent.method === 'initialize' && session !== '') this.#sessionId = session;
+        if (status === 202 || (status >= 200 && status < 300 && related === undefined)) {
+          if (sent.method === 'notifications/initialized') this.#openStream();
+          return;
+        }
+        if (status < 200 || status >= 300) {
+          if (status === 404 && this.#sessionId !== undefined) void this.close(); // the upstream forgot the session
+          if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} answered HTTP ${status}`);
+          return;
+        }
+        if (header(headers, 'content-type').startsWith('text/event-stream')) {
+          const answer: AnswerStream = { answered: false, lastEventId: undefined, retry: undefined };
+          events = { reader: this.#answerReader(related, answer), decoder: new StringDecoder('utf8'), answer };
+          return;
+        }
+        json = [];
+      },
+      onResponseData: (controller, chunk) => {
+        if (events) {
+          events.reader.push(events.decoder.write(chunk));
+          events.answer.lastEventId = events.reader.lastEventId ?? events.answer.lastEventId;
+          events.answer.retry = events.reader.retry ?? events.answer.retry;
+        } else if (json) {
+          size += chunk.length;
+          if (size > MAX_BODY) controller.abort(new Error('answer too large'));
+          else json.push(chunk);
+        }
+      },
+      onResponseEnd: () => {
+        if (events) {
+          events.reader.push(events.decoder.end());
+          this.#answerStreamClosed(related, events.answer, undefined, 0, true);
+        }
+        else if (json) this.#deliverText(Buffer.concat(json).toString('utf8'), related, true);
+      },
+      onResponseError: (_controller, error) => {
+        if (!started) {
+          if (related !== undefined) this.#fail(related, `the upstream server ${this.#name} could not be reached: ${error.message}`);
+        } else if (events) {
+          this.#answerStreamClosed(related, events.answer, undefined, 0, false);
+        } else if (json && related !== undefined) {
+          json = null;
+          this.#fail(related, `the upstream server ${this.#name} broke off its answer: ${error.message}`);
+        }
+      },
+    };
   }
 
   /**
@@ -134,9 +163,7 @@ export class HttpUpstream implements UpstreamConnection {
    * the request fails rather than stay open for ever.
    */
   #readAnswerStream(body: Body, related: RequestId | undefined, answer: AnswerStream, resumes: number): void {
-    const reader = new SseReader((data) => {
-      if (this.#deliverText(data, related, false)) answer.answered = true;
-    });
+    const reader = this.#answerReader(related, answer);
     const resumedFrom = answer.lastEventId;
     let complete = false;
     body.setEncoding('utf8');
@@ -149,22 +176,31 @@ export class HttpUpstream implements UpstreamConnection {
       complete = true;
     });
     body.once('error', () => undefined); // seen on 'close', with the answer incomplete
-    body.once('close', () => {
-      if (answer.answered || related === undefined || this.#closed) return;
-      const fruitless = answer.lastEventId === resumedFrom ? resumes + 1 : 1;
-      if (answer.lastEventId === undefined || fruitless > ANSWER_RESUMES) {
-        this.#fail(related, `the upstream server ${this.#name} ${complete ? 'ended' : 'broke off'} its answer without responding`);
-        return;
-      }
-      setTimeout(() => this.#resumeAnswer(related, answer, fruitless), answer.retry ?? DEFAULT_RETRY_MS).unref();
+    body.once('close', () => this.#answerStreamClosed(related, answer, resumedFrom, resumes, complete));
+  }
+
+  #answerReader(related: RequestId | undefined, answer: AnswerStream): SseReader {
+    return new SseReader((data) => {
+      if (this.#deliverText(data, related, false)) answer.answered = true;
     });
+  }
+
+  /** An event-stream answer has ended (`complete`) or broken off: done, resumed, or failed when it cannot be. */
+  #answerStreamClosed(related: RequestId | undefined, answer: AnswerStream, resumedFrom: string | undefined, resumes: number, complete: boolean): void {
+    if (answer.answered || related === undefined || this.#closed) return;
+    const fruitless = answer.lastEventId === resumedFrom ? resumes + 1 : 1;
+    if (answer.lastEventId === undefined || fruitless > ANSWER_RESUMES) {
+      this.#fail(related, `the upstream server ${this.#name} ${complete ? 'ended' : 'broke off'} its answer without responding`);
+      return;
+    }
+    setTimeout(() => this.#resumeAnswer(related, answer, fruitless), answer.retry ?? DEFAULT_RETRY_MS).unref();
   }
 
   #resumeAnswer(related: RequestId, answer: AnswerStream, resumes: number): void {
     if (this.#closed) return;
     this.#pool.request({ path: this.#path, method: 'GET', headers: { ...this.#headers(), accept: 'text/event-stream', 'last-event-id': answer.lastEventId as string } }).then(
       (resumed) => {
-        if (resumed.statusCode !== 200 || !header(resumed, 'content-type').startsWith('text/event-stream')) {
+        if (resumed.statusCode !== 200 || !header(resumed.headers, 'content-type').startsWith('text/event-stream')) {
           void resumed.body.dump();
           this.#fail(related, `the upstream server ${this.#name} answered HTTP ${resumed.statusCode} when its answer was resumed`);
           return;
@@ -214,7 +250,7 @@ export class HttpUpstream implements UpstreamConnection {
       setTimeout(() => this.#openStream(), 1000 * this.#streamFailures).unref();
     };
     this.#pool.request({ path: this.#path, method: 'GET', headers: { ...this.#headers(), accept: 'text/event-stream' } }).then((answer) => {
-      if (answer.statusCode !== 200 || !header(answer, 'content-type').startsWith('text/event-stream')) {
+      if (answer.statusCode !== 200 || !header(answer.headers, 'content-type').startsWith('text/event-stream')) {
         void answer.body.dump();
         return; // no stream offered (405) or refused: server messages come on request answers only
       }
