@@ -61,6 +61,10 @@ function gatewayRoutes(app: App): RouteDef[] {
   return [
     gateway('POST'), gateway('GET'), gateway('DELETE'),
     {
+      method: 'POST', path: '/mcp/{server}/preview', errorStyle: 'problem',
+      stream: ({ req, url, params, now }, res) => app.gateway.preview(req, res, params.server as string, url.pathname, now),
+    },
+    {
       method: 'GET', path: '/.well-known/oauth-protected-resource/mcp/{server}', errorStyle: 'problem',
       handle: async ({ params }) => {
         const { tools } = await app.catalog.get(params.server as string);

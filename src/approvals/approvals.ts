@@ -267,6 +267,25 @@ export class Approvals {
     await this.#webhook?.idle();
   }
 
+  /**
+   * Whether the person who approved `approval` matches one entry of every list of
+   * `approvers` — the policies' approvers as the call is decided now, which may have
+   * changed since it was asked for.
+   */
+  async satisfies(approval: Approval, approvers: ApproverSpec[][]): Promise<boolean> {
+    const by = approvedBy(approval);
+    const person = by === null ? null : await this.#store.getPerson(by);
+    if (!person) return false;
+    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
+    return unmet({ ...approval, approvers }, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
+  }
+
+  /** Who may approve, readably: "the agent's owner (alice), and a member of group security". */
+  async describeApprovers(approval: Approval): Promise<string> {
+    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
+    return approval.approvers.map((list) => list.map((spec) => describeSpec(spec, approval, agent)).join(' or ')).join(', and ');
+  }
+
   async close(): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;

@@ -10,6 +10,7 @@
 // its authority does (endSessions): its mandate ended, its agent (or one that delegated
 // to it) stopped, a credential it was given removed or replaced.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MandateError, badRequest } from '../errors.ts';
 import { argumentsDigest, type AuditEvent } from '../audit/event.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { COPY_LIMITS, redactText, redactedCopy, type SecretKind } from '../audit/redact.ts';
@@ -18,7 +19,11 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep } from '../delegation/task-flow.ts';
-import type { PolicyEngine } from '../policy/engine.ts';
+import { approvedBy, type Approvals } from '../approvals/approvals.ts';
+import { actionDigest, type Approval } from '../approvals/types.ts';
+import { APPROVAL_REQUIRED, decideWithApprovals, liftedEngine, type NeedsApproval } from '../policy/approval-decision.ts';
+import { entityValue } from '../policy/entities.ts';
+import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
@@ -39,6 +44,19 @@ export interface GatewayOptions {
   blockSecretReplies?: boolean;
   /** The credential broker: the servers' credentials are injected into their upstreams (none without it). */
   credentials?: CredentialBroker;
+  /** Approvals: a call a policy holds for a person's yes asks for one (without it, such a call is refused). */
+  approvals?: Approvals;
+  /** How long a call that needs approval is held for the decision before it is refused with the approval to ask (seconds; 0: refused at once). */
+  approvalWaitSeconds?: number;
+}
+
+/** A decision made: allowed or refused (not held). */
+type Verdict = Exclude<Decision, { hold: unknown }>;
+
+/** A decision that needs a person's yes: the approval asked for, and what to tell the agent meanwhile. */
+interface ApprovalAsked {
+  approval: Approval;
+  refusal: { allow: false; code: string; message: string; data: Record<string, unknown> };
 }
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
@@ -192,6 +210,49 @@ export class Gateway {
     }
   }
 
+  /**
+   * `POST /mcp/<server>/preview`: what the gateway would decide for a call — allow, deny
+   * or needs-approval (with who may approve, and the approval already asked or given) —
+   * decided exactly as the call would be, with the task's history, and with nothing
+   * counted, asked for, used or sent upstream. Authenticated like the gateway itself.
+   */
+  async preview(req: IncomingMessage, res: ServerResponse, serverName: string, path: string, now: number): Promise<void> {
+    const server = await this.#store.getServer(serverName);
+    if (!server || server.upstream.transport === 'http-api') throw new MandateError('server_not_found', `no MCP server named ${serverName} behind this gateway`, { status: 404 });
+    const caller = await this.#authenticate(req, res, server, path, now);
+    if (!caller) return;
+    const body = await readJsonBody(req).catch((error: TransportError) => {
+      throw badRequest('invalid_body', error.message);
+    }) as { method?: unknown; name?: unknown; uri?: unknown; arguments?: unknown } | null;
+    const method = body?.method ?? 'tools/call';
+    if (method !== 'tools/call' && method !== 'prompts/get' && method !== 'resources/read') throw badRequest('invalid_method', 'method is tools/call (the default), prompts/get or resources/read');
+    const target = method === 'resources/read' ? body?.uri : body?.name;
+    if (typeof target !== 'string') throw badRequest('invalid_body', method === 'resources/read' ? 'give the resource as "uri"' : 'give the tool or prompt as "name"');
+    if (body?.arguments !== undefined && (typeof body.arguments !== 'object' || body.arguments === null || Array.isArray(body.arguments))) throw badRequest('invalid_body', '"arguments" is an object');
+    const request: GovernedRequest = { caller, method, target, arguments: body?.arguments, started: performance.now() };
+    const seconds = Math.floor(Date.now() / 1000);
+    const question = await this.#question(server, request, seconds);
+    if ('refused' in question) {
+      const { decision } = question.refused;
+      return sendJson(res, 200, { decision: 'deny', ...(decision.allow ? {} : { code: decision.code, reason: decision.message }), policies: [], policy_set_hash: question.refused.policySetHash });
+    }
+    const answer = decideWithApprovals(question.engine, question.asked);
+    const shown = { policies: answer.policies, policy_set_hash: answer.policySetHash };
+    if (answer.decision === 'allow') return sendJson(res, 200, { decision: 'allow', ...shown });
+    if (!answer.needsApproval) {
+      const refused = denial(server, request, answer);
+      return sendJson(res, 200, { decision: 'deny', code: refused.code, reason: refused.message, ...shown });
+    }
+    // An approval of exactly this call, as it stands: waiting for a person, or given and usable.
+    const digest = actionDigest(this.#binding(server, request));
+    const known = (await this.#store.listApprovals({ mandateId: caller.mandateId, limit: 1000 }))
+      .find((a) => a.digest === digest && (a.state === 'pending' ? a.expiresAt > seconds : a.state === 'approved' && ((a.usableUntil ?? 0) > seconds || ((a.repeatUntil ?? 0) > seconds && a.uses < a.maxUses))));
+    return sendJson(res, 200, {
+      decision: 'needs-approval', code: APPROVAL_REQUIRED, approvers: answer.needsApproval.approvers, ...shown, policies: answer.needsApproval.policies,
+      approval: known ? { id: known.id, state: known.state, url: this.#options.approvals?.url(known.id) ?? null } : null,
+    });
+  }
+
   /** The caller of an authenticated request; otherwise answers 401 (audited) and returns null. */
   async #authenticate(req: IncomingMessage, res: ServerResponse, server: Server, path: string, now: number): Promise<CallerContext | null> {
     try {
@@ -311,20 +372,43 @@ export class Gateway {
    * effect. An allowed request is counted against the mandate's budget in the same
    * transaction that records the decision: counted exactly when recorded.
    */
-  async #decideRequest(server: Server, request: GovernedRequest, credentials: readonly string[]): Promise<Decision> {
+  async #decideRequest(server: Server, request: GovernedRequest, credentials: readonly string[], mayHold = true): Promise<Decision> {
     const now = Math.floor(Date.now() / 1000);
-    const { decision, policies, policySetHash, asked: decided } = await this.#decide(server, request, now);
+    const { decision, policies, policySetHash, asked: decided, approval, approvalAsked } = await this.#decide(server, request, now);
     const asked = recorded(request, decided);
+    const refuse = async (refusal: { code: string }, id = approvalAsked?.approval.id): Promise<void> => {
+      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: refusal.code, outcome: 'denied', policies, policySetHash, ...asked, ...(id ? { approval: id } : {}) }, credentials));
+    };
+    if (approvalAsked) {
+      const wait = this.#options.approvalWaitSeconds ?? 0;
+      if (!mayHold || wait <= 0 || !this.#options.approvals) {
+        await refuse(approvalAsked.refusal);
+        return approvalAsked.refusal;
+      }
+      const approvals = this.#options.approvals;
+      // Held for the decision; once approved, the same call is decided again and takes the approval's one use.
+      return {
+        hold: async (signal) => {
+          const settled = await approvals.waitForDecision(approvalAsked.approval.id, wait * 1000, signal);
+          if (settled.state === 'approved' && !signal.aborted) return this.#decideRequest(server, request, credentials, false);
+          const final = settled.state === 'denied'
+            ? { allow: false as const, code: 'approval_denied', message: `denied: approval ${settled.id} was denied${settled.decidedBy ? ` by ${settled.decidedBy}` : ''}${settled.note ? ` (${settled.note})` : ''}`, data: approvalAsked.refusal.data }
+            : approvalAsked.refusal;
+          await refuse(final);
+          return final;
+        },
+      };
+    }
     if (!decision.allow) {
-      await this.#audit.append(this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: decision.code, outcome: 'denied', policies, policySetHash, ...asked }, credentials));
+      await refuse(decision, approval);
       return decision;
     }
     const { mandateId } = request.caller;
-    let counted: Decision = decision;
+    let counted: Verdict = decision;
     await this.#audit.append({
       countCall: { mandateId, now },
       event: (count) => {
-        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked }, credentials);
+        if (count === 'ok') return this.#requestEvent(server, request, { kind: 'decision', decision: 'allow', policies, policySetHash, ...asked, ...(approval ? { approval } : {}) }, credentials);
         counted = { allow: false, ...callCountRefusal(count, mandateId) };
         return this.#requestEvent(server, request, { kind: 'decision', decision: 'deny', reason: counted.code, outcome: 'denied', policies, policySetHash, ...asked }, credentials);
       },
@@ -342,31 +426,72 @@ export class Gateway {
   }
 
   /** `asked`: what the decision records of Cedar — the request it was asked, and the shadow decision when a shadow policy could apply. */
-  async #decide(server: Server, request: GovernedRequest, now: number): Promise<{ decision: Decision; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'> }> {
+  async #decide(server: Server, request: GovernedRequest, now: number): Promise<{
+    decision: Verdict; policies: string[]; policySetHash: string; asked?: Pick<AuditEvent, 'request' | 'shadow'>; approval?: string; approvalAsked?: ApprovalAsked;
+  }> {
+    const { caller } = request;
+    const question = await this.#question(server, request, now);
+    if ('refused' in question) return question.refused;
+    const { engine, asked } = question;
+    const answer = decideWithApprovals(engine, asked);
+    const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
+    if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
+    if (answer.needsApproval) {
+      const approvals = this.#options.approvals;
+      if (!approvals) return { decision: { allow: false, code: APPROVAL_REQUIRED, message: `denied: ${answer.needsApproval.policies.join(', ')} ask for approval, and this gateway takes none` }, ...base };
+      const binding = this.#binding(server, request);
+      // An approval of exactly this call, by someone the policies name now, lifts them for this one use.
+      const held = await approvals.consume(actionDigest(binding), now);
+      if (held) {
+        const approver = approvedBy(held);
+        const lifted = approver !== null && await approvals.satisfies(held, answer.needsApproval.approvers)
+          ? liftedEngine(engine).decide({ ...asked, context: { ...asked.context, approvals: [entityValue('Person', approver)] } })
+          : null;
+        if (lifted?.decision === 'allow') return { decision: { allow: true }, policies: lifted.policies, policySetHash: lifted.policySetHash, asked: { request: asked, shadow: answer.shadow }, approval: held.id };
+        return { decision: { allow: false, code: 'approval_insufficient', message: `denied: approval ${held.id} no longer suffices: ${lifted ? `the policies still deny it (${lifted.policies.join(', ') || 'no permit'})` : `${approver ?? 'its approver'} is not among those ${answer.needsApproval.policies.join(', ')} name now`}` }, ...base, approval: held.id };
+      }
+      return { decision: { allow: false, code: APPROVAL_REQUIRED, message: 'denied: approval required' }, ...base, approvalAsked: await this.#askApproval(approvals, binding, caller.person, answer.needsApproval, request.arguments, now) };
+    }
+    return { decision: denial(server, request, answer), ...base };
+  }
+
+  /** The Cedar request a governed request asks (with the task's history), or why it cannot be asked. */
+  async #question(server: Server, request: GovernedRequest, now: number): Promise<{ engine: PolicyEngine; asked: AuthorizationRequest } | { refused: { decision: Verdict; policies: string[]; policySetHash: string } }> {
     const { caller, method, target } = request;
     const engine = this.#policy();
     const what = method === 'tools/call' ? 'tool' : method === 'prompts/get' ? 'prompt' : 'resource';
     if (method === 'resources/read' ? target.length === 0 || target.length > 2048 : !TOOL_NAME.test(target)) {
-      return { decision: { allow: false, code: `invalid_${what}`, message: `denied: the ${what} name is not valid` }, policies: [], policySetHash: engine.hash };
+      return { refused: { decision: { allow: false, code: `invalid_${what}`, message: `denied: the ${what} name is not valid` }, policies: [], policySetHash: engine.hash } };
     }
     const tool = method === 'tools/call' ? (await this.#store.listTools(server.name)).find((t) => t.name === target) : undefined;
     // Arguments are mapped only when a policy could read them; those Mandate cannot map faithfully are refused.
     const args = setReadsArguments(engine) ? mapArguments(request.arguments) : undefined;
-    if (args && !args.ok) return { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash };
+    if (args && !args.ok) return { refused: { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash } };
     const flow = (await this.#store.getTaskFlow(caller.mandateId)) ?? NEW_TASK_FLOW;
     const asked = governedRequest(caller, server, method, target, tool, now, args?.views, flow);
     this.#flowSteps.set(request, { method, call: scopeEntries(server.name, method, target).call, labels: tool?.labelled ? tool : undefined });
-    const answer = engine.decide(asked);
-    const base = { policies: answer.policies, policySetHash: answer.policySetHash, asked: { request: asked, shadow: answer.shadow } };
-    if (answer.decision === 'allow') return { decision: { allow: true }, ...base };
-    const { call, kindWildcard } = scopeEntries(server.name, method, target);
-    const inScope = [call, kindWildcard, `${server.name}/*`].some((entry) => caller.scope.includes(entry));
-    const named = method === 'resources/read' ? `${server.name} resource ${target}` : `${call}`;
-    const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
-      : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
-      : inScope && method === 'tools/call' ? ['tool_added_after_grant', `${call} appeared after mandate ${caller.mandateId} was granted`]
-      : [`${what}_outside_scope`, `${named} is outside the scope of mandate ${caller.mandateId}`];
-    return { decision: { allow: false, code, message: `denied: ${why}` }, ...base };
+    return { engine, asked };
+  }
+
+  /** The binding an approval of this exact call has: server, method, target, the arguments' digest, mandate and acting agent. */
+  #binding(server: Server, request: GovernedRequest): Approval['binding'] {
+    const { caller, method, target } = request;
+    return { server: server.name, method, target, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)), mandateId: caller.mandateId, agent: caller.agents[0] ?? caller.clientId };
+  }
+
+  /** Asks for (or finds the pending) approval of exactly this call, and words the refusal that names it. */
+  async #askApproval(approvals: Approvals, binding: Approval['binding'], initiator: string, need: NeedsApproval, args: unknown, now: number): Promise<ApprovalAsked> {
+    const { approval } = await approvals.request({ binding, initiator, approvers: need.approvers, policies: need.policies, preview: args ?? null }, now);
+    const url = approvals.url(approval.id);
+    const who = await approvals.describeApprovers(approval);
+    return {
+      approval,
+      refusal: {
+        allow: false, code: APPROVAL_REQUIRED,
+        message: `denied: ${binding.server}/${binding.target} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${url}; once approved, make exactly the same call again`,
+        data: { approval: approval.id, url, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString() },
+      },
+    };
   }
 
   /** Of what a listing shows, what the policy lets this caller use; tools listed are recorded as discovered. */
@@ -409,6 +534,20 @@ export class Gateway {
       reason: null, policies: [], policySetHash: null, outcome: null, latencyMs: null, ...fields,
     };
   }
+}
+
+/** Why Cedar denied a governed request, as the agent is told: its stable code and the reason. */
+function denial(server: Server, request: GovernedRequest, answer: { policies: string[]; errors: string[] }): { allow: false; code: string; message: string } {
+  const { caller, method, target } = request;
+  const what = method === 'tools/call' ? 'tool' : method === 'prompts/get' ? 'prompt' : 'resource';
+  const { call, kindWildcard } = scopeEntries(server.name, method, target);
+  const inScope = [call, kindWildcard, `${server.name}/*`].some((entry) => caller.scope.includes(entry));
+  const named = method === 'resources/read' ? `${server.name} resource ${target}` : `${call}`;
+  const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
+    : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
+    : inScope && method === 'tools/call' ? ['tool_added_after_grant', `${call} appeared after mandate ${caller.mandateId} was granted`]
+    : [`${what}_outside_scope`, `${named} is outside the scope of mandate ${caller.mandateId}`];
+  return { allow: false, code, message: `denied: ${why}` };
 }
 
 /**

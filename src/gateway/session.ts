@@ -32,7 +32,16 @@ export interface CallerContext {
   expiresAt: number;
 }
 
-export type Decision = { allow: true } | { allow: false; code: string; message: string };
+/**
+ * A governed request's decision: allowed; refused (`data`: more for the agent, e.g. the
+ * approval to ask for); or held (`hold`) — waiting for a person, its answer comes when
+ * the hold settles, and later messages of the session are not kept waiting meanwhile.
+ * The hold's signal aborts when the agent cancels the request or the session ends.
+ */
+export type Decision =
+  | { allow: true }
+  | { allow: false; code: string; message: string; data?: Record<string, unknown> }
+  | { hold: (signal: AbortSignal) => Promise<Decision> };
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
 export type GovernedMethod = 'tools/call' | 'resources/read' | 'prompts/get';
@@ -102,6 +111,8 @@ export class GatewaySession {
   readonly #cursors = new Map<string, number>();
   /** Client messages are forwarded in arrival order: each waits for the one before. */
   #forwarding: Promise<void> = Promise.resolve();
+  /** Requests held for a person's decision, by id: aborted when the agent cancels one, or the session ends. */
+  readonly #held = new Map<RequestId, AbortController>();
   #closed = false;
 
   constructor(server: string, caller: CallerContext, upstream: UpstreamConnection, hooks: SessionHooks) {
@@ -127,6 +138,7 @@ export class GatewaySession {
   async close(reason?: string): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const held of this.#held.values()) held.abort();
     this.#hooks.onClose(this);
     this.channel.close(reason);
     await this.#upstream.close().catch(() => undefined);
@@ -151,17 +163,54 @@ export class GatewaySession {
       const method = message.method as GovernedMethod;
       const target = message.params?.[GOVERNED[method]];
       governed = { caller, method, target: typeof target === 'string' ? target : '', arguments: message.params?.arguments, started };
-      let decision: Decision;
-      try {
-        decision = await this.#hooks.decide(governed);
-      } catch (error) {
-        decision = { allow: false, code: 'decision_failed', message: `denied: the request could not be decided and recorded (${(error as Error).message})` };
-      }
-      if (!decision.allow) {
-        this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, method, target: governed.target } } });
+      const decision = await this.#decided(() => this.#hooks.decide(governed as GovernedRequest));
+      if ('hold' in decision) {
+        this.#hold(message, caller, governed, decision.hold);
         return;
       }
+      if (!decision.allow) {
+        this.#refuse(id, governed, decision);
+        return;
+      }
+    } else if (message.method === 'notifications/cancelled' && this.#held.has((message.params as { requestId?: RequestId } | undefined)?.requestId as RequestId)) {
+      // Cancelling a held request ends the hold; the upstream never saw it.
+      this.#held.get((message.params as { requestId: RequestId }).requestId)?.abort();
+      return;
     }
+    await this.#forward(message, request, caller, governed);
+  }
+
+  /** A decision, or the refusal its failure is (fail closed). */
+  async #decided(decide: () => Promise<Decision>): Promise<Decision> {
+    try {
+      return await decide();
+    } catch (error) {
+      return { allow: false, code: 'decision_failed', message: `denied: the request could not be decided and recorded (${(error as Error).message})` };
+    }
+  }
+
+  #refuse(id: RequestId, governed: GovernedRequest, decision: { code: string; message: string; data?: Record<string, unknown> }): void {
+    this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, method: governed.method, target: governed.target, ...decision.data } } });
+  }
+
+  /** Waits for a held request's decision out of the arrival order, then forwards or refuses it; a cancelled one is dropped. */
+  #hold(message: JsonRpcMessage, caller: CallerContext, governed: GovernedRequest, hold: (signal: AbortSignal) => Promise<Decision>): void {
+    const id = message.id as RequestId;
+    const controller = new AbortController();
+    this.#held.set(id, controller);
+    void this.#decided(() => hold(controller.signal)).then(async (decision) => {
+      this.#held.delete(id);
+      if (this.#closed || controller.signal.aborted) return;
+      if ('hold' in decision || !decision.allow) {
+        this.#refuse(id, governed, 'hold' in decision ? { code: 'decision_failed', message: 'denied: the request was held twice' } : decision);
+        return;
+      }
+      await this.#forward(message, true, caller, governed);
+    });
+  }
+
+  async #forward(message: JsonRpcMessage, request: boolean, caller: CallerContext, governed: GovernedRequest | undefined): Promise<void> {
+    const id = message.id as RequestId;
     if (request) {
       const pending: Pending = { method: message.method as string, caller, ...(governed ? { governed } : {}) };
       if (LISTINGS[pending.method]) pending.listingStartedAt = this.#listingStart(message.params?.cursor);
