@@ -131,7 +131,8 @@ describe('the OTLP/HTTP trace exporter', () => {
     await until('the rest, on the timer', () => collector.spans().length === 1200);
     assert.ok(collector.requests.every((r) => r.body.resourceSpans[0]!.scopeSpans[0]!.spans.length <= 512));
     assert.deepEqual(collector.spans().map((s) => s.name), Array.from({ length: 1200 }, (_, i) => `tools/call tool_${i}`), 'in order');
-    assert.equal(exporter.stats.exported, 1200);
+    // The collector has a batch before the exporter has its answer: counted once answered.
+    await until('every batch answered', () => exporter.stats.exported === 1200);
     await exporter.shutdown();
   });
 
@@ -204,8 +205,8 @@ describe('the OTLP/HTTP trace exporter', () => {
     await until('the first request to hang', () => collector.requests.length === 1);
     const started = performance.now();
     for (let i = 0; i < 5000; i++) exporter.recordCall(span(i));
-    const took = performance.now() - started;
-    assert.ok(took < 250, `5000 calls to recordCall took ${took.toFixed(1)} ms with the collector hanging`);
+    // recordCall returned 5000 times while the request still hangs: it never waits for the collector.
+    assert.equal(exporter.stats.failed, 0, 'the hung request had not timed out yet');
     assert.deepEqual([exporter.stats.queued, exporter.stats.dropped], [100, 4900], 'the queue holds 100; the rest is dropped and counted');
     collector.answer = 'ok'; // requests from now on are answered; the hung one never is
     await until('the hung request to time out', () => exporter.stats.failed === 10, 3000);
