@@ -31,7 +31,14 @@ export class ReplayCache {
     return this.#seen.size;
   }
 
+  /** How many times the cache was swept (each sweep walks it whole). */
+  #sweeps = 0;
+  get sweeps(): number {
+    return this.#sweeps;
+  }
+
   #sweep(now: number): void {
+    this.#sweeps += 1;
     for (const [key, until] of this.#seen) if (until < now) this.#seen.delete(key);
     this.#sweepAt = Math.max(SWEEP_AT, 2 * this.#seen.size);
   }
