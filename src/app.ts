@@ -137,7 +137,7 @@ export async function createApp(config: Config): Promise<App> {
       approvals, approvalWaitSeconds: config.approvalWait,
     });
     const mandates = new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit);
-    const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt });
+    const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, approvals });
     const agents = new Agents(store, { trustDomain: config.trustDomain, enrollmentTokenTtl: config.enrollmentTokenTtl });
     // When authority ends in the store, what holds it outside ends too: the gateway's
     // sessions bound to it, and with them their upstream processes; then, once nothing

@@ -34,6 +34,8 @@ export interface ForwardTarget {
   /** Injected headers (lower-case names): they replace any the agent sent. */
   headers: Readonly<Record<string, string>>;
   guard: InjectedSecrets;
+  /** The request body already read whole (a request that needed approval is decided on its bytes): sent as is instead of streamed. */
+  body?: Buffer;
 }
 
 /** How the exchange ended, for the result event. */
@@ -155,11 +157,14 @@ export async function forward(dispatcher: Dispatcher, target: ForwardTarget, req
   res.once('close', () => {
     if (!settled && !res.writableFinished) abort.abort();
   });
+  const headers = upstreamHeaders(req.headers, target.headers);
+  if (target.body) headers['content-length'] = String(target.body.length);
+  const body = target.body ? (target.body.length > 0 ? target.body : null) : hasBody ? boundedBody(req, limits.maxRequestBytes) : null;
   let answer: Dispatcher.ResponseData;
   try {
     answer = await dispatcher.request({
-      origin: target.origin, path: target.path, method: target.method as Dispatcher.HttpMethod, headers: upstreamHeaders(req.headers, target.headers),
-      body: hasBody ? boundedBody(req, limits.maxRequestBytes) : null, headersTimeout: limits.headersTimeoutMs, bodyTimeout: limits.bodyTimeoutMs,
+      origin: target.origin, path: target.path, method: target.method as Dispatcher.HttpMethod, headers,
+      body, headersTimeout: limits.headersTimeoutMs, bodyTimeout: limits.bodyTimeoutMs,
       signal: abort.signal,
     });
   } catch (error) {

@@ -4,18 +4,25 @@
 // normalised path; deny by default), count and record the decision before the
 // request leaves, decide and inject the server's credentials (`credential/use`),
 // forward (forward.ts), record the result. The agent's token never goes upstream.
-// Every refusal is problem+json with a stable code.
+// Every refusal is problem+json with a stable code. A request denied only by approval
+// policies is read whole and bound, body and all, to an approval (docs/approvals.md):
+// refused at once with the approval to ask for, or passed once when it is approved.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { argumentsDigest, type AuditEvent } from '../../audit/event.ts';
 import type { AuditLog } from '../../audit/log.ts';
+import { approvedBy, type Approvals } from '../../approvals/approvals.ts';
+import { actionDigest, type ActionBinding } from '../../approvals/types.ts';
 import { COPY_LIMITS, redactText, redactedCopy, type SecretKind } from '../../audit/redact.ts';
 import { HTTP_METHODS } from '../../catalog/http-routes.ts';
 import type { CredentialBroker, CredentialUse } from '../../credentials/broker.ts';
 import { MandateError, notFound } from '../../errors.ts';
 import type { ReplayCache } from '../../identity/replay-cache.ts';
 import type { TokenService } from '../../identity/tokens.ts';
-import type { PolicyEngine } from '../../policy/engine.ts';
+import { APPROVAL_REQUIRED, decideWithApprovals, liftedEngine, type DecisionWithApprovals } from '../../policy/approval-decision.ts';
+import type { AuthorizationRequest, PolicyEngine } from '../../policy/engine.ts';
+import { entityValue } from '../../policy/entities.ts';
 import { callCountRefusal } from '../call-count.ts';
 import type { Server, Store } from '../../store/types.ts';
 import { mapArguments } from '../arguments.ts';
@@ -32,6 +39,8 @@ export interface HttpProxyOptions {
   dpopMaxAge: number;
   notBefore: number;
   limits?: Partial<ForwardLimits>;
+  /** Approvals: a request a policy holds for a person's yes asks for one (without it, such a request is refused). */
+  approvals?: Approvals;
 }
 
 /** A refusal: the problem+json status and code, and the WWW-Authenticate challenge of a 401. */
@@ -51,6 +60,25 @@ interface ProxiedRequest {
   args: Record<string, string | string[]>;
   digest: string;
   started: number;
+}
+
+/** The whole body, or why it could not be read: larger than `maxBytes` (by its declared length or as it came), or the agent went away. */
+function readWhole(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large' | 'aborted'> {
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) return Promise.resolve('too_large');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      req.off('data', onData).pause();
+      resolve('too_large');
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', () => resolve('aborted'));
+    req.once('close', () => resolve(req.complete ? Buffer.concat(chunks, size) : 'aborted'));
+  });
 }
 
 export class HttpProxy {
@@ -103,7 +131,7 @@ export class HttpProxy {
       await this.#refuse(server, request, (error as MandateError).code, (error as MandateError).message, 400);
     }
     const call = httpScopeEntries(server.name, method, request.path).call;
-    await this.#decide(server, request, now);
+    const body = await this.#decide(server, request, req, now);
     const lease = await this.#credentials.lease(server, caller, call, now);
     // Recorded before anything is injected: unrecorded, no credential is used.
     await Promise.all(lease.uses.map((use) => this.#audit.append(this.#credentialUseEvent(server, request, use)))).catch((error: Error) => {
@@ -121,7 +149,7 @@ export class HttpProxy {
     try {
       forwarded = await forward(this.#dispatcher, {
         origin: upstream.origin, path: `${base}${request.path}${search === '' ? '' : `?${search}`}`, method,
-        headers: lease.injection.headers, guard: lease.injection.guard,
+        headers: lease.injection.headers, guard: lease.injection.guard, ...(body ? { body } : {}),
       }, req, res, this.#limits);
     } catch (error) {
       const failure = error instanceof MandateError ? error : new MandateError('upstream_unreachable', 'the upstream could not be reached', { status: 502 });
@@ -150,20 +178,29 @@ export class HttpProxy {
     }
   }
 
-  /** Decides the request and records the decision, counted against the mandate when allowed; throws the refusal. */
-  async #decide(server: Server, request: ProxiedRequest, now: number): Promise<void> {
+  /**
+   * Decides the request and records the decision, counted against the mandate when
+   * allowed; throws the refusal. Resolves to the body when it had to be read whole (a
+   * request allowed by its approval), else undefined: the body is streamed.
+   */
+  async #decide(server: Server, request: ProxiedRequest, req: IncomingMessage, now: number): Promise<Buffer | undefined> {
     const engine = this.#policy();
     const mapped = setReadsArguments(engine) ? mapArguments(request.args) : undefined;
     if (mapped && !mapped.ok) return this.#refuse(server, request, mapped.code, `denied: the query cannot be decided on: ${mapped.message}`, 400);
     const asked = httpRequest(request.caller, server, request.method, request.path, now, mapped?.views);
-    const answer = engine.decide(asked);
+    const answer = decideWithApprovals(engine, asked);
     const kept = recordedRequest(asked);
-    const fields: Partial<AuditEvent> = {
+    let fields: Partial<AuditEvent> = {
       policies: answer.policies, policySetHash: answer.policySetHash, request: kept.request, ...(answer.shadow ? { shadow: answer.shadow } : {}),
     };
     const { mandateId } = request.caller;
     const target = `${request.method} ${request.path}`;
-    if (answer.decision !== 'allow') {
+    let body: Buffer | undefined;
+    if (answer.decision !== 'allow' && answer.needsApproval) {
+      const approved = await this.#approved(server, request, req, engine, asked, answer, fields, kept.found, now);
+      body = approved.body;
+      fields = { ...fields, policies: approved.policies, policySetHash: approved.policySetHash, approval: approved.approval };
+    } else if (answer.decision !== 'allow') {
       const [code, why] = answer.errors.length > 0 ? ['decision_failed', `the policy could not be evaluated (${answer.errors.join('; ')})`]
         : answer.policies.length > 0 ? ['forbidden_by_policy', `forbidden by ${answer.policies.join(', ')}`]
         : ['endpoint_outside_scope', `${target} on ${server.name} is outside the scope of mandate ${mandateId}`];
@@ -183,6 +220,57 @@ export class HttpProxy {
       throw new MandateError('audit_unavailable', `denied: the decision could not be recorded in the audit log (${error.message})`, { status: 503 });
     });
     if (refused) throw refused;
+    return body;
+  }
+
+  /**
+   * A request that needs approval: its body read whole (within the request limit) and
+   * bound with the query to the approval; passes (resolves) only with an approval of
+   * exactly it, by someone the policies name, under which the rest of the set allows it.
+   * Otherwise the refusal is recorded and thrown: `approval_required` with the approval
+   * asked for (or still pending), or why the approval held does not suffice.
+   */
+  async #approved(
+    server: Server, request: ProxiedRequest, req: IncomingMessage, engine: PolicyEngine, asked: AuthorizationRequest,
+    answer: DecisionWithApprovals, fields: Partial<AuditEvent>, found: readonly SecretKind[], now: number,
+  ): Promise<{ body: Buffer; approval: string; policies: string[]; policySetHash: string }> {
+    const need = answer.needsApproval as NonNullable<DecisionWithApprovals['needsApproval']>;
+    const deny = async (code: string, message: string, status: number, extra: Partial<AuditEvent> = {}, extensions?: Record<string, unknown>): Promise<never> => {
+      await this.#record(server, request, { kind: 'decision', decision: 'deny', reason: code, outcome: 'denied', ...fields, ...extra }, [], found);
+      throw new MandateError(code, message, { status, ...(extensions ? { extensions } : {}) });
+    };
+    const approvals = this.#options.approvals;
+    if (!approvals) return deny(APPROVAL_REQUIRED, `denied: ${need.policies.join(', ')} ask for approval, and this gateway takes none`, 403);
+    const limit = this.#limits.maxRequestBytes;
+    const body = await readWhole(req, limit);
+    if (body === 'too_large') {
+      return deny('body_too_large', `denied: a request that needs approval is read whole to be bound to it, and this body is larger than ${limit} bytes`, 413);
+    }
+    if (body === 'aborted') return deny('request_aborted', 'the agent went away before its request body was read', 499);
+    const contentType = String(req.headers['content-type'] ?? '').slice(0, 256) || null;
+    // What the approval is bound to besides method and path: the query, the body's bytes by digest, and how to read them.
+    request.digest = argumentsDigest({ query: request.args, body: `sha256:${createHash('sha256').update(body).digest('hex')}`, content_type: contentType });
+    const { caller } = request;
+    const binding: ActionBinding = {
+      server: server.name, method: 'http/request', target: `${request.method} ${request.path}`, argumentsDigest: request.digest, mandateId: caller.mandateId, agent: caller.agents[0] ?? caller.clientId,
+    };
+    const held = await approvals.consume(actionDigest(binding), now);
+    if (held) {
+      const approver = approvedBy(held);
+      const lifted = approver !== null && await approvals.satisfies(held, need.approvers)
+        ? liftedEngine(engine).decide({ ...asked, context: { ...asked.context, approvals: [entityValue('Person', approver)] } })
+        : null;
+      if (lifted?.decision === 'allow') return { body, approval: held.id, policies: lifted.policies, policySetHash: lifted.policySetHash };
+      return deny('approval_insufficient', `denied: approval ${held.id} no longer suffices: ${lifted ? `the policies still deny it (${lifted.policies.join(', ') || 'no permit'})` : `${approver ?? 'its approver'} is not among those ${need.policies.join(', ')} name now`}`, 403, { approval: held.id });
+    }
+    // What the person deciding sees: the query (redacted when it is recorded) and the body's size and type, never its bytes.
+    const preview = { query: request.args, body: { bytes: body.length, content_type: contentType } };
+    const { approval } = await approvals.request({ binding, initiator: caller.person, approvers: need.approvers, policies: need.policies, preview }, now);
+    const url = approvals.url(approval.id);
+    const who = await approvals.describeApprovers(approval);
+    return deny(APPROVAL_REQUIRED, `denied: ${request.method} ${redactText(request.path.slice(0, 2048)).text} on ${server.name} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${url}; once approved, make exactly the same request again`, 403, { approval: approval.id }, {
+      approval: approval.id, url, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString(),
+    });
   }
 
   /** Records a refusal decided before Cedar (a method or path that cannot be decided on) and throws it. */
