@@ -1,7 +1,8 @@
 // `npm run demo`: Mandate end to end, narrated. A real Mandate (embedded SQLite in a
 // temporary directory), a real MCP server from npm (@modelcontextprotocol/server-everything
 // over stdio), and the real MCP SDK client as the agent: a filtered tool list, an
-// allowed call, a denied tool, a revoked mandate denied on its next call, the audit trail.
+// allowed call, a denied tool, a call held until a person approves exactly it, a
+// revoked mandate denied on its next call, the audit trail.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createApp } from '../src/app.ts';
 import { listen } from '../src/api/server.ts';
-import { generateAgentKey } from '../src/client/agent-key.ts';
+import { dpopProof, generateAgentKey } from '../src/client/agent-key.ts';
 import { exchangeForTaskToken } from '../src/client/task-token.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { describeEvent } from '../src/cli/commands/audit.ts';
@@ -106,6 +107,31 @@ try {
     }
   };
   say('A tool outside the mandate is denied', red(await refusal(client.callTool({ name: 'get-env', arguments: {} }))), 'the upstream never saw the call');
+
+  await api('PUT', '/api/v1/policies/demo-approval.cedar', {
+    text: '@id("sums-need-the-owner")\n@approval("owner")\nforbid (principal is Agent, action == Action::"tools/call", resource is Tool)\nwhen { resource.name == "get-sum" };\n',
+  });
+  const previewUrl = `${resource}/preview`;
+  const preview = await fetch(previewUrl, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `DPoP ${exchanged.accessToken}`, dpop: dpopProof(key, 'POST', previewUrl, exchanged.accessToken) },
+    body: JSON.stringify({ name: 'get-sum', arguments: { a: 19, b: 23 } }),
+  }).then((r) => r.json()) as { decision: string; approvers: string[][]; policies: string[] };
+  say('A policy asks for the owner\'s yes before get-sum; the agent can tell in advance',
+    '@approval("owner") forbid … when { resource.name == "get-sum" }',
+    `POST /mcp/everything/preview → ${preview.decision}, approvers ${JSON.stringify(preview.approvers)}, by ${preview.policies.join(', ')}`);
+  const held = client.callTool({ name: 'get-sum', arguments: { a: 19, b: 23 } });
+  let asked: { id: string; digest: string } | undefined;
+  for (const started = Date.now(); !asked && Date.now() - started < 10_000;) {
+    asked = ((await api('GET', '/api/v1/approvals?state=pending', undefined, alice)).approvals as Array<{ id: string; digest: string }>)[0];
+    if (!asked) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!asked) throw new Error('the held call asked for no approval');
+  await api('POST', `/api/v1/approvals/${asked.id}/approve`, { note: 'fine for the weekly report' }, alice);
+  const summed = await held;
+  say('The call is held until Alice approves exactly it, then goes through once',
+    `approval ${asked.id} for ${asked.digest.slice(0, 23)}… (server, tool, arguments, mandate, agent)`,
+    'alice: mandate approvals approve (here through the API)',
+    `tools/call get-sum {a: 19, b: 23} → ${green(JSON.stringify((summed.content as Array<{ text: string }>)[0]?.text))}`);
 
   await api('POST', `/api/v1/mandates/${mandate.id}/revoke`, { reason: 'task cancelled' }, alice);
   say('Alice revokes the mandate; the very next call is denied', red(await refusal(client.callTool({ name: 'echo', arguments: { message: 'still there?' } }))));
