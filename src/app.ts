@@ -145,6 +145,8 @@ export async function createApp(config: Config): Promise<App> {
     mandates.ended.on(async ({ ids, state }) => {
       await gateway.endSessions({ mandates: ids }, mandateEnded(state));
       await postgres?.end(ids);
+      // Nothing is called under them any more: what flowed in their tasks is no longer needed.
+      await store.forgetTaskFlows(ids);
     });
     agents.statusChanged.on(async (agent) => {
       if (agent.status !== 'active') await gateway.endSessions({ agent: agent.spiffeId }, agentStopped(agent));

@@ -181,7 +181,7 @@ describe('a call that needs approval', () => {
 
 describe('the task flow rule', () => {
   it('asks the initiator before an external tool once confidential data was read, and lets it pass once approved', async () => {
-    const { clients } = await connected(h, ['vault/echo', 'web/echo']);
+    const { clients, mandate } = await connected(h, ['vault/echo', 'web/echo']);
     assert.equal(await call(clients.web as Client, 'echo', { message: 'before' }), 'Echo: before', 'nothing confidential read yet');
     assert.equal(await call(clients.vault as Client, 'echo', { message: 'the numbers' }), 'Echo: the numbers');
     const asked = refused(await call(clients.web as Client, 'echo', { message: 'the numbers' }), 'approval_required');
@@ -190,6 +190,9 @@ describe('the task flow rule', () => {
     assert.equal((await decide(h, id, 'approve', 'carol')).status, 403, 'only the initiator');
     assert.equal((await decide(h, id, 'approve', 'alice')).status, 200);
     assert.equal(await call(clients.web as Client, 'echo', { message: 'the numbers' }), 'Echo: the numbers');
+    assert.equal((await h.app.store.getTaskFlow(mandate))?.maxSensitivity, 'confidential');
+    assert.equal((await h.api('POST', '/api/v1/revocations', { token: tokens.alice, body: { target: mandate, reason: 'done' } })).status, 200);
+    assert.equal(await h.app.store.getTaskFlow(mandate), null, 'an ended task\'s flow is forgotten');
   });
 });
 

@@ -822,6 +822,22 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
         assert.equal(await store.getTaskFlow('mnd_none'), null);
         await rejectsWith(store.mergeTaskFlow('mnd_none', flow({ untrusted: true }), NOW), 'mandate_not_found', 400);
       });
+
+      it('forgets the flows of ended tasks by their roots, and only those', async () => {
+        const bot = await withAgent();
+        await store.createMandate(mandate('mnd_root', bot.id, 'alice'));
+        await store.createMandate(mandate('mnd_child', bot.id, 'alice', { parentId: 'mnd_root', depth: 1 }));
+        await store.createMandate(mandate('mnd_other', bot.id, 'alice'));
+        await store.mergeTaskFlow('mnd_child', flow({ maxSensitivity: 'secret', tools: ['vault/read'] }), NOW);
+        await store.mergeTaskFlow('mnd_other', flow({ untrusted: true }), NOW);
+        assert.equal(await store.forgetTaskFlows(['mnd_child']), 0, 'a child has no flow of its own');
+        assert.equal((await store.getTaskFlow('mnd_child'))?.maxSensitivity, 'secret');
+        assert.equal(await store.forgetTaskFlows(['mnd_root', 'mnd_child', 'mnd_none']), 1);
+        assert.equal(await store.getTaskFlow('mnd_root'), null);
+        assert.equal(await store.getTaskFlow('mnd_child'), null, 'remembered reads are forgotten too');
+        assert.equal((await store.getTaskFlow('mnd_other'))?.untrusted, true);
+        assert.equal(await store.forgetTaskFlows([]), 0);
+      });
     });
 
     it('answers ping', async () => {

@@ -349,6 +349,12 @@ export interface Store {
    * refuses a mandate that does not exist (`mandate_not_found`).
    */
   mergeTaskFlow(mandateId: string, flow: TaskFlow, now: number): Promise<TaskFlow>;
+  /**
+   * Forgets the flows of tasks whose root is among `mandateIds` (ended: nothing can be
+   * called under them any more); ids of mandates below a root have no flow of their
+   * own and change nothing. Returns how many flows were forgotten.
+   */
+  forgetTaskFlows(mandateIds: readonly string[]): Promise<number>;
 
   // Approvals (src/approvals): a person's yes or no on one exact action.
   /**

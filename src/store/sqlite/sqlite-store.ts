@@ -598,6 +598,10 @@ export class SqliteStore implements Store {
     return this.#flows.merge(mandateId, flow, now);
   }
 
+  async forgetTaskFlows(mandateIds: readonly string[]): Promise<number> {
+    return this.#flows.forget(mandateIds);
+  }
+
   // Admin credentials and revoked tokens
 
   async addAdminCredential(hash: string, now: number): Promise<void> {

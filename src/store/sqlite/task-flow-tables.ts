@@ -58,6 +58,18 @@ export class TaskFlowTables {
     return task === null ? null : this.#sql.remember(`flow:${task}`, () => this.#read(task));
   }
 
+  /** Deletes the flows kept under these roots, in one transaction; answers how many there were. */
+  forget(roots: readonly string[]): number {
+    if (roots.length === 0) return 0;
+    const ids = JSON.stringify(roots);
+    return this.#sql.transaction(() => {
+      this.#sql.write('DELETE FROM task_flow_entries WHERE task IN (SELECT value FROM json_each(?))', ids);
+      const forgotten = this.#sql.write('DELETE FROM task_flows WHERE task IN (SELECT value FROM json_each(?))', ids);
+      for (const root of roots) this.#sql.forget(`flow:${root}`);
+      return forgotten;
+    });
+  }
+
   merge(mandateId: string, flow: TaskFlow, now: number): TaskFlow {
     const task = this.#task(mandateId);
     if (task === null) throw badRequest('mandate_not_found', `no mandate with id ${mandateId}`);
