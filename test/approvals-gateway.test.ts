@@ -247,5 +247,23 @@ describe('a gateway that holds calls for the decision', () => {
     assert.equal((await decide(held, second, 'deny', 'carol', { note: 'no' })).status, 200);
     const answer = refused(await refusedLater, 'approval_denied');
     assert.equal(answer.data?.approval, second);
+
+    // The agent gives up on a held call: it is dropped, never sent, and the approval stays for a later identical call.
+    const from = await lastSeq(held);
+    const controller = new AbortController();
+    const cancelled = client.callTool({ name: 'get-sum', arguments: { a: 2, b: 2 } }, undefined, { signal: controller.signal }).then(() => 'answered', (error: Error) => `cancelled: ${error.message}`);
+    const third = await pendingApproval();
+    controller.abort();
+    assert.match(await cancelled, /^cancelled: .*abort/i);
+    assert.equal(await call(client, 'echo', { message: 'still here' }), 'Echo: still here', 'the session goes on');
+    for (const started = Date.now(); Date.now() - started < 5_000;) {
+      if ((await eventsAfter(held, from)).some((e) => e.kind === 'decision' && e.tool === 'get-sum')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const decisions = (await eventsAfter(held, from)).filter((e) => e.kind === 'decision' && e.tool === 'get-sum');
+    assert.deepEqual(decisions.map((e) => [e.decision, e.reason, e.approval]), [['deny', 'approval_required', third]], 'recorded as not made');
+    assert.equal(((await held.api('GET', `/api/v1/approvals/${third}`)).body as { state: string }).state, 'pending');
+    assert.equal((await decide(held, third, 'approve', 'carol')).status, 200);
+    assert.equal(await call(client, 'get-sum', { a: 2, b: 2 }), 'The sum of 2 and 2 is 4.', 'the identical call made again uses it');
   });
 });
