@@ -12,7 +12,7 @@
 // read from /proc (user + system). Mandate's figure is everything the gateway does
 // for a governed call: HTTP, DPoP proof and token verification, mandate standing,
 // the Cedar decision, the call budget, two audit events written durably, the relay.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -29,12 +29,12 @@ import { init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';
 import { cpuAvailable, cpuTicks, TICKS_PER_SECOND } from './proc.ts';
+import { startMandate, startProcess } from './processes.ts';
 import { fmt, median, percentile } from './stats.ts';
 
 const require = createRequire(import.meta.url);
 const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const MCP_PROXY = join(require.resolve('mcp-proxy/package.json'), '..', 'dist/bin/mcp-proxy.mjs');
-const MANDATE = new URL('../bin/mandate.js', import.meta.url).pathname;
 
 const ROUNDS = 3;
 const SECONDS_PER_ROUND = 2;
@@ -61,26 +61,6 @@ export interface GatewayBenchResult {
   ratioVsDirect: number;
   /** gateway-stdio / mcp-proxy calls/s, median of per-round ratios. */
   ratioVsMcpProxy: number;
-}
-
-function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (pattern.test(seen)) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen.slice(-500)}`)));
-    setTimeout(() => reject(new Error(`${what} did not start: ${seen.slice(-500)}`)), 20_000).unref();
-  });
-}
-
-async function startProcess(args: string[], env: Record<string, string>, ready: RegExp, what: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForOutput(child, ready, what);
-  return child;
 }
 
 interface World {
@@ -154,7 +134,7 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
 
     const mandatePort = await freePort();
     world = await prepare(mandatePort, httpUpstream);
-    const mandate = await startProcess([MANDATE, 'serve'], { MANDATE_DATA_DIR: world.dataDir, MANDATE_PORT: String(mandatePort), MANDATE_HOST: '127.0.0.1' }, /listening|http:\/\//i, 'mandate serve');
+    const mandate = await startMandate(world.dataDir, mandatePort);
     children.push(mandate);
     const mandateUrl = `http://127.0.0.1:${mandatePort}`;
 
