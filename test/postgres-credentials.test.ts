@@ -12,11 +12,12 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import pg from 'pg';
+import type pg from 'pg';
 import { PostgresRoleProvider, libpqEnvironment, type RoleLease } from '../src/credentials/postgres-roles.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
+import { connectTestAdmin, TEST_PG_URL } from './fixtures/postgres.ts';
 
-const ADMIN_URL = process.env.MANDATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN_URL = TEST_PG_URL;
 const RUN = randomBytes(4).toString('hex');
 const PREFIX = `mandate_e${RUN}_`;
 const SCHEMA = `mandate_e2e_${RUN}`;
@@ -48,13 +49,7 @@ const query = async (upstream: Upstream, sql: string): Promise<unknown> => {
 const mandate = () => ({ id: `mnd_${RUN}${randomBytes(12).toString('base64url')}`, expiresAt: nowSeconds() + 600 });
 
 before(async () => {
-  admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    const where = new URL(ADMIN_URL);
-    throw new Error(`PostgreSQL is needed for these tests and is not reachable at ${where.host}${where.pathname} (${(error as Error).message}): start it (CI does) or set MANDATE_TEST_PG_URL`, { cause: error });
-  }
+  admin = await connectTestAdmin(ADMIN_URL);
   await admin.query(`CREATE SCHEMA ${SCHEMA}`);
   await admin.query(`CREATE TABLE ${SCHEMA}.invoices (id int PRIMARY KEY, customer text NOT NULL, total numeric NOT NULL)`);
   await admin.query(`INSERT INTO ${SCHEMA}.invoices VALUES (1, 'Acme', 120.50), (2, 'Globex', 80)`);

@@ -22,15 +22,15 @@ import type { PostgresConfig } from '../src/config.ts';
 import { clientAssertion, dpopProof, type AgentKey } from '../src/client/agent-key.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { PostgresRoleProvider } from '../src/credentials/postgres-roles.ts';
-import { scramVerifier } from '../src/credentials/postgres-scram.ts';
 import { roleNameFor } from '../src/credentials/postgres-sql.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { GATEWAY_DENIED } from '../src/gateway/session.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { connectTestAdmin, TEST_PG_URL, verifierAccepts } from './fixtures/postgres.ts';
 
-const ADMIN_URL = process.env.MANDATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN_URL = TEST_PG_URL;
 const DATABASE = new URL(ADMIN_URL).pathname.slice(1);
 const RUN = randomBytes(4).toString('hex');
 const PREFIX = `mandate_g${RUN}_`;
@@ -57,13 +57,7 @@ async function addDatabaseServer(harness: Harness): Promise<void> {
 }
 
 before(async () => {
-  admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    const where = new URL(ADMIN_URL);
-    throw new Error(`PostgreSQL is needed for these tests and is not reachable at ${where.host}${where.pathname} (${(error as Error).message}): start it (CI does) or set MANDATE_TEST_PG_URL`, { cause: error });
-  }
+  admin = await connectTestAdmin(ADMIN_URL);
   await admin.query(`CREATE SCHEMA ${SCHEMA}`);
   await admin.query(`CREATE TABLE ${SCHEMA}.invoices (id int PRIMARY KEY, customer text NOT NULL, total numeric NOT NULL)`);
   await admin.query(`INSERT INTO ${SCHEMA}.invoices VALUES (1, 'Acme', 120.50), (2, 'Globex', 80)`);
@@ -114,12 +108,6 @@ async function stored(role: string): Promise<{ rolcanlogin: boolean; rolpassword
   return (await admin.query<{ rolcanlogin: boolean; rolpassword: string | null }>('SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [role])).rows[0];
 }
 
-/** The stored verifier is the one this password gives with the stored salt: PostgreSQL accepts that password. */
-function acceptsPassword(verifier: string | null | undefined, password: string): boolean {
-  const [, params] = (verifier ?? '').split('$');
-  const [iterations, salt] = (params ?? '').split(':');
-  return verifier !== null && verifier !== undefined && verifier === scramVerifier(password, { salt: Buffer.from(salt ?? '', 'base64'), iterations: Number(iterations) });
-}
 
 const backends = async (pids: number[], roles: string[]): Promise<number> =>
   (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[]) OR usename = ANY($2::text[])', [pids, roles])).rows[0]?.n ?? -1;
@@ -163,7 +151,7 @@ describe('a mandate\'s PostgreSQL role through the gateway', () => {
     assert.equal(running.env.MANDATE_PG_ADMIN_URL, undefined);
     const row = await stored(role);
     assert.equal(row?.rolcanlogin, true);
-    assert.ok(acceptsPassword(row?.rolpassword, password), 'PostgreSQL stores the verifier of the password the server was given');
+    assert.ok(verifierAccepts(row?.rolpassword, password), 'PostgreSQL stores the verifier of the password the server was given');
 
     const second = await connect(task, scenario.key);
     assert.deepEqual(await query(second, 'SELECT current_user AS who'), [{ who: role }]);
@@ -213,7 +201,7 @@ describe('a mandate\'s PostgreSQL role through the gateway', () => {
     for (const [i, role] of roles.entries()) {
       assert.deepEqual(processesOf(role), [], `the server that held ${role} is gone`);
       assert.equal((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount, 0, `${role} is gone from pg_roles`);
-      assert.equal(acceptsPassword((await stored(role))?.rolpassword, passwords[i] as string), false, 'its password logs in no more');
+      assert.equal(verifierAccepts((await stored(role))?.rolpassword, passwords[i] as string), false, 'its password logs in no more');
     }
     await assert.rejects(query(clients[0] as Client, 'SELECT 1'));
 

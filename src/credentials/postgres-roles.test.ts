@@ -11,10 +11,10 @@ import pg from 'pg';
 import { MandateError } from '../errors.ts';
 import { nowSeconds } from '../lib/clock.ts';
 import { freePort } from '../lib/free-port.ts';
-import { scramVerifier } from './postgres-scram.ts';
 import { PostgresRoleProvider, type RevocationReceipt } from './postgres-roles.ts';
+import { connectTestAdmin, TEST_PG_URL, verifierAccepts } from '../../test/fixtures/postgres.ts';
 
-const ADMIN_URL = process.env.MANDATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN_URL = TEST_PG_URL;
 const RUN = randomBytes(4).toString('hex');
 const PREFIX = `mandate_t${RUN}_`;
 const SCHEMA = `mandate_test_${RUN}`;
@@ -45,23 +45,11 @@ async function roleRow(role: string) {
   return result.rows[0];
 }
 
-/** The stored verifier is the one this password gives with the stored salt: the server accepts that password. */
-function storedFor(stored: string | null | undefined, password: string): boolean {
-  const [, params] = (stored ?? '').split('$');
-  const [iterations, salt] = (params ?? '').split(':');
-  return stored === scramVerifier(password, { salt: Buffer.from(salt ?? '', 'base64'), iterations: Number(iterations) });
-}
 
 const passwordOf = (url: string): string => decodeURIComponent(new URL(url).password);
 
 before(async () => {
-  admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    const where = new URL(ADMIN_URL);
-    throw new Error(`PostgreSQL is needed for these tests and is not reachable at ${where.host}${where.pathname} (${(error as Error).message}): start it (CI does) or set MANDATE_TEST_PG_URL`, { cause: error });
-  }
+  admin = await connectTestAdmin(ADMIN_URL);
   await admin.query(`CREATE SCHEMA ${SCHEMA}`);
   await admin.query(`CREATE TABLE ${SCHEMA}.reports (id int PRIMARY KEY, title text NOT NULL)`);
   await admin.query(`INSERT INTO ${SCHEMA}.reports VALUES (1, 'Q3 revenue'), (2, 'Q3 costs')`);
@@ -100,7 +88,7 @@ describe('a mandate\'s PostgreSQL role', () => {
     assert.equal(row.rolcanlogin, true);
     assert.equal(row.valid_until, m.expiresAt);
     assert.deepEqual(JSON.parse(row.comment ?? '{}'), { issuer: 'mandate', mandate: m.id, lease: lease.leaseId });
-    assert.ok(storedFor(row.rolpassword, password), 'the stored SCRAM verifier is the lease password\'s');
+    assert.ok(verifierAccepts(row.rolpassword, password), 'the stored SCRAM verifier is the lease password\'s');
 
     const session = await connectAs(lease.url);
     try {
@@ -123,8 +111,8 @@ describe('a mandate\'s PostgreSQL role', () => {
     assert.notEqual(second.leaseId, first.leaseId);
     assert.notEqual(passwordOf(second.url), passwordOf(first.url));
     const row = await roleRow(second.role);
-    assert.ok(storedFor(row?.rolpassword, passwordOf(second.url)));
-    assert.ok(!storedFor(row?.rolpassword, passwordOf(first.url)));
+    assert.ok(verifierAccepts(row?.rolpassword, passwordOf(second.url)));
+    assert.ok(!verifierAccepts(row?.rolpassword, passwordOf(first.url)));
     assert.equal(row?.valid_until, m.expiresAt + 60);
     await provider.revoke(m.id);
   });
