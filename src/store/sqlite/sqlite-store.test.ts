@@ -24,9 +24,12 @@ storeContract('SQLite', async () => {
   return { store: new SqliteStore(path), cleanup };
 });
 
-// A worker opens its own connection to the same file, waits at a shared gate so all
-// workers start together, then tries every enrollment token in turn.
-const ENROLL_WORKER = `
+/**
+ * A worker that opens its own connection to the same file, waits at a shared gate so
+ * all workers start together, then tries `attempt` (an expression over `store`, `item`
+ * and `workerData`, answering the outcome) for every item of `workerData[items]` in turn.
+ */
+const raceWorker = (items: string, attempt: string): string => `
 const { workerData, parentPort } = require('node:worker_threads');
 (async () => {
   const { SqliteStore } = await import(workerData.module);
@@ -35,10 +38,9 @@ const { workerData, parentPort } = require('node:worker_threads');
   Atomics.add(gate, 1, 1);
   Atomics.wait(gate, 0, 0);
   const outcomes = [];
-  for (const hash of workerData.hashes) {
+  for (const item of workerData.${items}) {
     try {
-      const result = await store.enrollAgent(hash, { kty: 'EC', kid: 'worker-' + workerData.index }, workerData.now);
-      outcomes.push(result.ok ? 'ok' : result.reason);
+      outcomes.push(await (async () => ${attempt})());
     } catch (error) {
       outcomes.push('error: ' + error.message);
     }
@@ -48,27 +50,9 @@ const { workerData, parentPort } = require('node:worker_threads');
 })().catch((error) => parentPort.postMessage(['crashed: ' + error.message]));
 `;
 
-// The same for approvals: each worker tries to use every single-use approval in turn.
-const CONSUME_WORKER = `
-const { workerData, parentPort } = require('node:worker_threads');
-(async () => {
-  const { SqliteStore } = await import(workerData.module);
-  const store = new SqliteStore(workerData.path);
-  const gate = new Int32Array(workerData.gate);
-  Atomics.add(gate, 1, 1);
-  Atomics.wait(gate, 0, 0);
-  const outcomes = [];
-  for (const digest of workerData.digests) {
-    try {
-      outcomes.push((await store.consumeApproval(digest, workerData.now)) ? 'used' : 'refused');
-    } catch (error) {
-      outcomes.push('error: ' + error.message);
-    }
-  }
-  await store.close();
-  parentPort.postMessage(outcomes);
-})().catch((error) => parentPort.postMessage(['crashed: ' + error.message]));
-`;
+// Each worker tries every enrollment token in turn; or every single-use approval.
+const ENROLL_WORKER = raceWorker('hashes', `((result) => result.ok ? 'ok' : result.reason)(await store.enrollAgent(item, { kty: 'EC', kid: 'worker-' + workerData.index }, workerData.now))`);
+const CONSUME_WORKER = raceWorker('digests', `(await store.consumeApproval(item, workerData.now)) ? 'used' : 'refused'`);
 
 /** Runs `source` in four workers on their own connections to `path`, released together; answers each worker's outcomes. */
 async function raceWorkers(source: string, data: Record<string, unknown>): Promise<string[][]> {
@@ -302,19 +286,7 @@ describe('SQLite store', () => {
       await store.createAgent(a, { tokenHash: `hash-${i}`, agentId: a.id, expiresAt: NOW + 900 });
       hashes.push(`hash-${i}`);
     }
-    const gate = new Int32Array(new SharedArrayBuffer(8));
-    const module = new URL('./sqlite-store.ts', import.meta.url).href;
-    const workers = [0, 1, 2, 3].map((index) => new Worker(ENROLL_WORKER, { eval: true, workerData: { module, path, gate: gate.buffer, hashes, index, now: NOW } }));
-    let settled = 0;
-    const outcomes = workers.map((worker) => new Promise<string[]>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    }).finally(() => { settled += 1; }));
-    // Open the gate once every worker waits at it, or as soon as one has given up early.
-    while (Atomics.load(gate, 1) < workers.length && settled === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    Atomics.store(gate, 0, 1);
-    Atomics.notify(gate, 0);
-    const perWorker = await Promise.all(outcomes);
+    const perWorker = await raceWorkers(ENROLL_WORKER, { path, hashes, now: NOW });
 
     hashes.forEach((_hash, i) => {
       const forToken = perWorker.map((list) => list[i]).sort();
