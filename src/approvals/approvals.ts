@@ -267,6 +267,11 @@ export class Approvals {
     await this.#webhook?.idle();
   }
 
+  /** The approval of exactly this action as it stands, changing nothing: one that could be used now, else the one waiting for a decision; null: none. */
+  async standing(digest: string, now: number): Promise<Approval | null> {
+    return (await this.#store.findUsableApproval(digest, now)) ?? this.#store.findPendingApproval(digest, now);
+  }
+
   /**
    * Whether the person who approved `approval` matches one entry of every list of
    * `approvers` — the policies' approvers as the call is decided now, which may have

@@ -244,9 +244,7 @@ export class Gateway {
       return sendJson(res, 200, { decision: 'deny', code: refused.code, reason: refused.message, ...shown });
     }
     // An approval of exactly this call, as it stands: waiting for a person, or given and usable.
-    const digest = actionDigest(this.#binding(server, request));
-    const known = (await this.#store.listApprovals({ mandateId: caller.mandateId, limit: 1000 }))
-      .find((a) => a.digest === digest && (a.state === 'pending' ? a.expiresAt > seconds : a.state === 'approved' && ((a.usableUntil ?? 0) > seconds || ((a.repeatUntil ?? 0) > seconds && a.uses < a.maxUses))));
+    const known = await this.#options.approvals?.standing(actionDigest(this.#binding(server, request)), seconds) ?? null;
     return sendJson(res, 200, {
       decision: 'needs-approval', code: APPROVAL_REQUIRED, approvers: answer.needsApproval.approvers, ...shown, policies: answer.needsApproval.policies,
       approval: known ? { id: known.id, state: known.state, url: this.#options.approvals?.url(known.id) ?? null } : null,

@@ -714,13 +714,17 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
 
       it('repeats identical calls until repeatUntil, at most maxUses times', async () => {
         const a = await approved('apr_a', '{}', { usableUntil: NOW + 300, repeatUntil: NOW + 600, maxUses: 3 });
+        assert.equal((await store.findUsableApproval(a.digest, NOW + 1))?.uses, 0, 'found without being used');
         assert.equal((await store.consumeApproval(a.digest, NOW + 1))?.state, 'approved');
         assert.equal((await store.consumeApproval(a.digest, NOW + 500))?.uses, 2, 'past the window, within the repeat period');
         const last = await store.consumeApproval(a.digest, NOW + 501);
         assert.deepEqual([last?.uses, last?.state], [3, 'used']);
         assert.equal(await store.consumeApproval(a.digest, NOW + 502), null, 'its uses are spent');
+        assert.equal(await store.findUsableApproval(a.digest, NOW + 502), null, 'nor found usable');
         const b = await approved('apr_b', '{"b":1}', { usableUntil: NOW + 300, repeatUntil: NOW + 600, maxUses: 5 });
         assert.equal((await store.consumeApproval(b.digest, NOW + 10))?.uses, 1);
+        assert.equal((await store.findUsableApproval(b.digest, NOW + 599))?.id, 'apr_b');
+        assert.equal(await store.findUsableApproval(b.digest, NOW + 600), null, 'past the repeat period');
         assert.equal(await store.consumeApproval(b.digest, NOW + 600), null, 'past the repeat period');
         assert.deepEqual((await store.expireApprovals(NOW + 600)).map((x) => [x.id, x.state, x.uses]), [['apr_b', 'used', 1]]);
       });

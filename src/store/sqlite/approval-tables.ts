@@ -20,6 +20,8 @@ export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
 
 /** The moment an approved approval can no longer be used: the later of its window and its repeat period. */
 const USABLE_UNTIL = 'MAX(usable_until, COALESCE(repeat_until, 0))';
+/** An approved approval of digest ?1 that can still be used at ?2: within its window or repeat period, under its uses; the oldest decided first. */
+const USABLE = `SELECT * FROM approvals WHERE digest = ?1 AND state = 'approved' AND uses < max_uses AND ${USABLE_UNTIL} > ?2 ORDER BY decided_at, id LIMIT 1`;
 
 export const toApproval = (r: Row): Approval => ({
   id: String(r.id), digest: String(r.digest), binding: parse(r.binding), initiator: String(r.initiator), approvers: parse(r.approvers), policies: parse(r.policies),
@@ -71,6 +73,11 @@ export class ApprovalTables {
     return row ? toApproval(row) : null;
   }
 
+  findUsable(digest: string, now: number): Approval | null {
+    const row = this.#sql.get(USABLE, digest, now);
+    return row ? toApproval(row) : null;
+  }
+
   decide(id: string, decision: 'approved' | 'denied', by: string, note: string | null, now: number, use: ApprovalUse): ApprovalDecision {
     return this.#sql.transaction((): ApprovalDecision => {
       const row = this.#sql.get('SELECT * FROM approvals WHERE id = ?', id);
@@ -96,11 +103,11 @@ export class ApprovalTables {
     // One statement: the use is taken only while every condition still holds, and the
     // use that spends the last one ends the approval (SET reads the row as it was).
     const row = this.#sql.get(
-      `UPDATE approvals SET uses = uses + 1, used_at = ?, state = CASE WHEN uses + 1 >= max_uses THEN 'used' ELSE state END
-       WHERE id = (SELECT id FROM approvals WHERE digest = ? AND state = 'approved' AND uses < max_uses AND ${USABLE_UNTIL} > ? ORDER BY decided_at, id LIMIT 1)
-         AND state = 'approved' AND uses < max_uses AND ${USABLE_UNTIL} > ?
+      `UPDATE approvals SET uses = uses + 1, used_at = ?2, state = CASE WHEN uses + 1 >= max_uses THEN 'used' ELSE state END
+       WHERE id = (SELECT id FROM (${USABLE}))
+         AND state = 'approved' AND uses < max_uses AND ${USABLE_UNTIL} > ?2
        RETURNING *`,
-      now, digest, now, now,
+      digest, now,
     );
     return row ? toApproval(row) : null;
   }

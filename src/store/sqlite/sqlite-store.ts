@@ -639,6 +639,10 @@ export class SqliteStore implements Store {
     return this.#approvals.findPending(digest, now);
   }
 
+  async findUsableApproval(digest: string, now: number): Promise<Approval | null> {
+    return this.#approvals.findUsable(digest, now);
+  }
+
   async decideApproval(id: string, decision: 'approved' | 'denied', by: string, note: string | null, now: number, use: ApprovalUse): Promise<ApprovalDecision> {
     return this.#approvals.decide(id, decision, by, note, now, use);
   }
