@@ -18,7 +18,7 @@ import { TOOL_NAME } from '../catalog/servers.ts';
 import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
-import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep } from '../delegation/task-flow.ts';
+import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep, type TaskFlow } from '../delegation/task-flow.ts';
 import { approvedBy, type Approvals } from '../approvals/approvals.ts';
 import { actionDigest, type Approval } from '../approvals/types.ts';
 import { APPROVAL_REQUIRED, decideWithApprovals, liftedEngine, type NeedsApproval } from '../policy/approval-decision.ts';
@@ -129,8 +129,8 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #sessions = new Map<string, GatewaySession>();
   readonly #owners = new WeakMap<GatewaySession, SessionOwner>();
-  /** Of each decided request, what its outcome adds to the task's flow. */
-  readonly #flowSteps = new WeakMap<GovernedRequest, FlowStep>();
+  /** Of each decided request, the task's flow it was decided with and what its outcome adds to it. */
+  readonly #flowSteps = new WeakMap<GovernedRequest, { flow: TaskFlow; step: FlowStep }>();
   /** Counts endSessions calls; a request notes it when it starts, so a session it opens can be checked against what ended meanwhile. */
   #revision = 0;
   readonly #endings: Array<{ revision: number; selects: (owner: SessionOwner) => boolean; ending: SessionEnding }> = [];
@@ -416,11 +416,11 @@ export class Gateway {
 
   /** Folds what became of an allowed request into its task's flow (stored under the root mandate), when it adds anything. */
   async #observeFlow(request: GovernedRequest, outcome: FlowOutcome): Promise<void> {
-    const step = this.#flowSteps.get(request);
-    if (!step) return;
-    const flow = (await this.#store.getTaskFlow(request.caller.mandateId)) ?? NEW_TASK_FLOW;
-    const next = observe(flow, step, outcome);
-    if (next !== flow) await this.#store.mergeTaskFlow(request.caller.mandateId, next, Math.floor(Date.now() / 1000));
+    const decided = this.#flowSteps.get(request);
+    if (!decided) return;
+    // Observed on the flow the request was decided with: the store joins it with whatever others added since.
+    const next = observe(decided.flow, decided.step, outcome);
+    if (next !== decided.flow) await this.#store.mergeTaskFlow(request.caller.mandateId, next, Math.floor(Date.now() / 1000));
   }
 
   /** `asked`: what the decision records of Cedar — the request it was asked, and the shadow decision when a shadow policy could apply. */
@@ -467,7 +467,7 @@ export class Gateway {
     if (args && !args.ok) return { refused: { decision: { allow: false, code: args.code, message: `denied: the arguments cannot be decided on: ${args.message}` }, policies: [], policySetHash: engine.hash } };
     const flow = (await this.#store.getTaskFlow(caller.mandateId)) ?? NEW_TASK_FLOW;
     const asked = governedRequest(caller, server, method, target, tool, now, args?.views, flow);
-    this.#flowSteps.set(request, { method, call: scopeEntries(server.name, method, target).call, labels: tool?.labelled ? tool : undefined });
+    this.#flowSteps.set(request, { flow, step: { method, call: scopeEntries(server.name, method, target).call, labels: tool?.labelled ? tool : undefined } });
     return { engine, asked };
   }
 
