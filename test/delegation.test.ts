@@ -18,7 +18,7 @@ import { connectToGateway } from '../src/client/mcp-client.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { decodeJws } from '../src/identity/jws.ts';
-import { expectOAuthError, startMandate, type Harness } from './harness.ts';
+import { expectOAuthError, startMandate, subDelegate, type Harness } from './harness.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -71,13 +71,7 @@ async function taskToken(agent: Agent, mandateToken: string): Promise<string> {
 }
 
 /** `from` sub-delegates (with its task token) to `to`; answers the token endpoint's reply. */
-function delegate(from: Agent, fromTaskToken: string, to: Agent, extra: Record<string, string> = {}) {
-  return h.form('/oauth/token', {
-    grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: fromTaskToken, subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-    actor_token: clientAssertion(to.key, tokenUrl()), actor_token_type: TOKEN_TYPE_JWT,
-    client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(from.key, tokenUrl()), ...extra,
-  }, { dpop: dpopProof(from.key, 'POST', tokenUrl()) });
-}
+const delegate = (from: Agent, fromTaskToken: string, to: Agent, extra: Record<string, string> = {}) => subDelegate(h, from.key, fromTaskToken, to.key, extra);
 
 async function delegated(from: Agent, fromTaskToken: string, to: Agent, extra: Record<string, string> = {}): Promise<{ mandateId: string; task: string }> {
   const answer = await delegate(from, fromTaskToken, to, extra);

@@ -9,7 +9,7 @@ import { listen, type RunningServer } from '../src/api/server.ts';
 import { clientAssertion, dpopProof, generateAgentKey, type AgentKey } from '../src/client/agent-key.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { ADMIN_TOKEN_FILE, init } from '../src/init.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';
@@ -135,4 +135,18 @@ export function expectOAuthError(answer: { status: number; body: Record<string, 
   assert.equal(answer.status, error === 'invalid_client' ? 401 : 400, detail);
   assert.equal(typeof answer.body.error_description, 'string');
   assert.equal(answer.body.access_token, undefined);
+}
+
+/**
+ * Sub-delegation at the token endpoint: the agent holding `taskToken` (with `fromKey`,
+ * the key it is bound to) trades it, with the sub-agent's own assertion as actor_token,
+ * for a child mandate token for the sub-agent; `extra`: scope, requested_ttl, max_calls, purpose.
+ */
+export function subDelegate(h: Harness, fromKey: AgentKey, taskToken: string, toKey: AgentKey, extra: Record<string, string> = {}) {
+  const tokenUrl = `${h.url}/oauth/token`;
+  return h.form('/oauth/token', {
+    grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: taskToken, subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+    actor_token: clientAssertion(toKey, tokenUrl), actor_token_type: TOKEN_TYPE_JWT,
+    client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(fromKey, tokenUrl), ...extra,
+  }, { dpop: dpopProof(fromKey, 'POST', tokenUrl) });
 }

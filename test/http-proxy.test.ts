@@ -11,10 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { clientAssertion, dpopProof } from '../src/client/agent-key.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
-import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { dpopProof } from '../src/client/agent-key.ts';
+import { exchange, grantScenario, startMandate, subDelegate, type Harness, type Scenario } from './harness.ts';
 import { startRecordingApi, type RecordingServer } from './fixtures/recording-http.ts';
 
 const SECRET = 'api-key-5e1f0b9a7c3d2e4f6a8b';
@@ -192,12 +190,7 @@ describe('the HTTP API proxy', () => {
   it('lets an agent sub-delegate its proxy task token, narrowed, to another agent of the same owner', async () => {
     const who = await agent(['api/GET:/repos/*', 'api/POST:/repos/*/issues']);
     const sub = await grantScenario(h, { allow: ['fs/read_file'] });
-    const tokenUrl = `${h.url}/oauth/token`;
-    const delegated = await h.form('/oauth/token', {
-      grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: who.token, subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-      actor_token: clientAssertion(sub.key, tokenUrl), actor_token_type: TOKEN_TYPE_JWT, scope: 'api/GET:/repos/*',
-      client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(who.scenario.key, tokenUrl),
-    }, { dpop: dpopProof(who.scenario.key, 'POST', tokenUrl) });
+    const delegated = await subDelegate(h, who.scenario.key, who.token, sub.key, { scope: 'api/GET:/repos/*' });
     assert.equal(delegated.status, 200, JSON.stringify(delegated.body));
     const traded = await exchange(h, { ...sub, mandateToken: String(delegated.body.access_token) }, { resource: `${h.url}/proxy/api` });
     assert.equal(traded.status, 200, JSON.stringify(traded.body));

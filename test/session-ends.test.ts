@@ -9,12 +9,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { clientAssertion, dpopProof } from '../src/client/agent-key.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
-import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
-import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { exchange, grantScenario, startMandate, subDelegate, type Harness, type Scenario } from './harness.ts';
 
 const ENV_SERVER = new URL('./fixtures/env-server.ts', import.meta.url).pathname;
 const FLAGS = process.features.typescript ? [] : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
@@ -122,13 +119,8 @@ describe('a mandate that ends', () => {
 describe('an agent that is suspended', () => {
   it('has its sessions ended, and those of the mandates it delegated; a reactivated agent opens new ones', async () => {
     const top = await open();
-    const tokenUrl = `${h.url}/oauth/token`;
     const sub = await grantScenario(h, { allow: ['envy/pid'] });
-    const delegatedAnswer = await h.form('/oauth/token', {
-      grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: top.task, subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-      actor_token: clientAssertion(sub.key, tokenUrl), actor_token_type: TOKEN_TYPE_JWT, scope: 'envy/pid',
-      client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion(top.scenario.key, tokenUrl),
-    }, { dpop: dpopProof(top.scenario.key, 'POST', tokenUrl) });
+    const delegatedAnswer = await subDelegate(h, top.scenario.key, top.task, sub.key, { scope: 'envy/pid' });
     assert.equal(delegatedAnswer.status, 200, JSON.stringify(delegatedAnswer.body));
     const child: Scenario = { ...sub, mandateId: String(delegatedAnswer.body.mandate_id), mandateToken: String(delegatedAnswer.body.access_token) };
     const below = await open('envy', { scenario: child });
