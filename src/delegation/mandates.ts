@@ -132,13 +132,19 @@ export class Mandates {
 
   /** Revokes or completes one mandate — and everything delegated below it; only its grantor or the admin may. */
   async end(caller: Caller, id: string, state: 'revoked' | 'completed', reason: string | null, now: number): Promise<Mandate> {
+    await this.#endOne(caller, id, state, reason, now);
+    return (await this.#store.getMandate(id)) as Mandate;
+  }
+
+  /** Ends one mandate and all below it, when the caller may; answers the ids ended, the mandate first. */
+  async #endOne(caller: Caller, id: string, state: 'revoked' | 'completed', reason: string | null, now: number): Promise<string[]> {
     const mandate = await this.get(id, now);
     if (caller.kind === 'person' && caller.person.id !== mandate.grantor) throw forbidden('not_permitted', `only ${mandate.grantor} (who granted it) or the admin may end mandate ${id}`);
     if (caller.kind === 'agent' && (caller.agent.id !== mandate.agentId || state !== 'completed')) throw forbidden('not_permitted', 'an agent may only complete its own mandates');
     if (mandate.state !== 'active') throw new MandateError('mandate_not_active', `mandate ${id} is already ${mandate.state}`, { status: 409 });
     const ended = await this.#endWhere({ id }, state, reason, caller, now);
     if (ended[0] !== id) throw new MandateError('mandate_not_active', `mandate ${id} is no longer active`, { status: 409 });
-    return (await this.#store.getMandate(id)) as Mandate;
+    return ended;
   }
 
   /**
@@ -158,13 +164,7 @@ export class Mandates {
       return { kind: 'server', revoked: await this.#endWhere({ server: target.server }, 'revoked', reason, caller, now) };
     }
     const id = target.id;
-    if (id.startsWith(`${MANDATE_ID_PREFIX}_`)) {
-      const mandate = await this.get(id, now);
-      if (caller.kind === 'person' && caller.person.id !== mandate.grantor) throw forbidden('not_permitted', `only ${mandate.grantor} (who granted it) or the admin may end mandate ${id}`);
-      if (caller.kind === 'agent') throw forbidden('not_permitted', 'an agent may only complete its own mandates');
-      if (mandate.state !== 'active') throw new MandateError('mandate_not_active', `mandate ${id} is already ${mandate.state}`, { status: 409 });
-      return { kind: 'mandate', revoked: await this.#endWhere({ id }, 'revoked', reason, caller, now) };
-    }
+    if (id.startsWith(`${MANDATE_ID_PREFIX}_`)) return { kind: 'mandate', revoked: await this.#endOne(caller, id, 'revoked', reason, now) };
     if (id.startsWith(`${AGENT_ID_PREFIX}_`)) {
       const agent = await this.#store.getAgent(id);
       if (!agent) throw notFound('agent_not_found', `no agent with id ${id}`);
