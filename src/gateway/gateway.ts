@@ -19,10 +19,10 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep, type TaskFlow } from '../delegation/task-flow.ts';
-import { approvedBy, type Approvals } from '../approvals/approvals.ts';
+import type { Approvals } from '../approvals/approvals.ts';
 import { actionDigest, type Approval } from '../approvals/types.ts';
-import { APPROVAL_REQUIRED, decideWithApprovals, liftedEngine, type NeedsApproval } from '../policy/approval-decision.ts';
-import { entityValue } from '../policy/entities.ts';
+import { APPROVAL_REQUIRED, decideWithApprovals } from '../policy/approval-decision.ts';
+import { askApproval, useApproval, type ApprovalAsked } from './approval-step.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
@@ -53,11 +53,6 @@ export interface GatewayOptions {
 /** A decision made: allowed or refused (not held). */
 type Verdict = Exclude<Decision, { hold: unknown }>;
 
-/** A decision that needs a person's yes: the approval asked for, and what to tell the agent meanwhile. */
-interface ApprovalAsked {
-  approval: Approval;
-  refusal: { allow: false; code: string; message: string; data: Record<string, unknown> };
-}
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
 
@@ -439,16 +434,11 @@ export class Gateway {
       if (!approvals) return { decision: { allow: false, code: APPROVAL_REQUIRED, message: `denied: ${answer.needsApproval.policies.join(', ')} ask for approval, and this gateway takes none` }, ...base };
       const binding = this.#binding(server, request);
       // An approval of exactly this call, by someone the policies name now, lifts them for this one use.
-      const held = await approvals.consume(actionDigest(binding), now);
-      if (held) {
-        const approver = approvedBy(held);
-        const lifted = approver !== null && await approvals.satisfies(held, answer.needsApproval.approvers)
-          ? liftedEngine(engine).decide({ ...asked, context: { ...asked.context, approvals: [entityValue('Person', approver)] } })
-          : null;
-        if (lifted?.decision === 'allow') return { decision: { allow: true }, policies: lifted.policies, policySetHash: lifted.policySetHash, asked: { request: asked, shadow: answer.shadow }, approval: held.id };
-        return { decision: { allow: false, code: 'approval_insufficient', message: `denied: approval ${held.id} no longer suffices: ${lifted ? `the policies still deny it (${lifted.policies.join(', ') || 'no permit'})` : `${approver ?? 'its approver'} is not among those ${answer.needsApproval.policies.join(', ')} name now`}` }, ...base, approval: held.id };
-      }
-      return { decision: { allow: false, code: APPROVAL_REQUIRED, message: 'denied: approval required' }, ...base, approvalAsked: await this.#askApproval(approvals, binding, caller.person, answer.needsApproval, request.arguments, now) };
+      const held = await useApproval(approvals, engine, asked, answer.needsApproval, binding, now);
+      if (held?.allowed) return { decision: { allow: true }, policies: held.policies, policySetHash: held.policySetHash, asked: { request: asked, shadow: answer.shadow }, approval: held.approval.id };
+      if (held) return { decision: { allow: false, code: 'approval_insufficient', message: held.message }, ...base, approval: held.approval.id };
+      const approvalAsked = await askApproval(approvals, binding, caller.person, answer.needsApproval, request.arguments ?? null, now, `${binding.server}/${binding.target}`, 'call');
+      return { decision: { allow: false, code: APPROVAL_REQUIRED, message: 'denied: approval required' }, ...base, approvalAsked };
     }
     return { decision: denial(server, request, answer), ...base };
   }
@@ -475,21 +465,6 @@ export class Gateway {
   #binding(server: Server, request: GovernedRequest): Approval['binding'] {
     const { caller, method, target } = request;
     return { server: server.name, method, target, argumentsDigest: (request.argumentsDigest ??= argumentsDigest(request.arguments)), mandateId: caller.mandateId, agent: caller.agents[0] ?? caller.clientId };
-  }
-
-  /** Asks for (or finds the pending) approval of exactly this call, and words the refusal that names it. */
-  async #askApproval(approvals: Approvals, binding: Approval['binding'], initiator: string, need: NeedsApproval, args: unknown, now: number): Promise<ApprovalAsked> {
-    const { approval } = await approvals.request({ binding, initiator, approvers: need.approvers, policies: need.policies, preview: args ?? null }, now);
-    const url = approvals.url(approval.id);
-    const who = await approvals.describeApprovers(approval);
-    return {
-      approval,
-      refusal: {
-        allow: false, code: APPROVAL_REQUIRED,
-        message: `denied: ${binding.server}/${binding.target} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${url}; once approved, make exactly the same call again`,
-        data: { approval: approval.id, url, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString() },
-      },
-    };
   }
 
   /** Of what a listing shows, what the policy lets this caller use; tools listed are recorded as discovered. */

@@ -12,17 +12,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { argumentsDigest, type AuditEvent } from '../../audit/event.ts';
 import type { AuditLog } from '../../audit/log.ts';
-import { approvedBy, type Approvals } from '../../approvals/approvals.ts';
-import { actionDigest, type ActionBinding } from '../../approvals/types.ts';
+import type { Approvals } from '../../approvals/approvals.ts';
+import type { ActionBinding } from '../../approvals/types.ts';
 import { COPY_LIMITS, redactText, redactedCopy, type SecretKind } from '../../audit/redact.ts';
 import { HTTP_METHODS } from '../../catalog/http-routes.ts';
 import type { CredentialBroker, CredentialUse } from '../../credentials/broker.ts';
 import { MandateError, notFound } from '../../errors.ts';
 import type { ReplayCache } from '../../identity/replay-cache.ts';
 import type { TokenService } from '../../identity/tokens.ts';
-import { APPROVAL_REQUIRED, decideWithApprovals, liftedEngine, type DecisionWithApprovals } from '../../policy/approval-decision.ts';
+import { APPROVAL_REQUIRED, decideWithApprovals, type DecisionWithApprovals } from '../../policy/approval-decision.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../../policy/engine.ts';
-import { entityValue } from '../../policy/entities.ts';
+import { askApproval, useApproval } from '../approval-step.ts';
 import { callCountRefusal } from '../call-count.ts';
 import type { Server, Store } from '../../store/types.ts';
 import { mapArguments } from '../arguments.ts';
@@ -254,23 +254,13 @@ export class HttpProxy {
     const binding: ActionBinding = {
       server: server.name, method: 'http/request', target: `${request.method} ${request.path}`, argumentsDigest: request.digest, mandateId: caller.mandateId, agent: caller.agents[0] ?? caller.clientId,
     };
-    const held = await approvals.consume(actionDigest(binding), now);
-    if (held) {
-      const approver = approvedBy(held);
-      const lifted = approver !== null && await approvals.satisfies(held, need.approvers)
-        ? liftedEngine(engine).decide({ ...asked, context: { ...asked.context, approvals: [entityValue('Person', approver)] } })
-        : null;
-      if (lifted?.decision === 'allow') return { body, approval: held.id, policies: lifted.policies, policySetHash: lifted.policySetHash };
-      return deny('approval_insufficient', `denied: approval ${held.id} no longer suffices: ${lifted ? `the policies still deny it (${lifted.policies.join(', ') || 'no permit'})` : `${approver ?? 'its approver'} is not among those ${need.policies.join(', ')} name now`}`, 403, { approval: held.id });
-    }
+    const held = await useApproval(approvals, engine, asked, need, binding, now);
+    if (held?.allowed) return { body, approval: held.approval.id, policies: held.policies, policySetHash: held.policySetHash };
+    if (held) return deny('approval_insufficient', held.message, 403, { approval: held.approval.id });
     // What the person deciding sees: the query (redacted when it is recorded) and the body's size and type, never its bytes.
     const preview = { query: request.args, body: { bytes: body.length, content_type: contentType } };
-    const { approval } = await approvals.request({ binding, initiator: caller.person, approvers: need.approvers, policies: need.policies, preview }, now);
-    const url = approvals.url(approval.id);
-    const who = await approvals.describeApprovers(approval);
-    return deny(APPROVAL_REQUIRED, `denied: ${request.method} ${redactText(request.path.slice(0, 2048)).text} on ${server.name} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${url}; once approved, make exactly the same request again`, 403, { approval: approval.id }, {
-      approval: approval.id, url, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString(),
-    });
+    const { approval, refusal } = await askApproval(approvals, binding, caller.person, need, preview, now, `${request.method} ${redactText(request.path.slice(0, 2048)).text} on ${server.name}`, 'request');
+    return deny(APPROVAL_REQUIRED, refusal.message, 403, { approval: approval.id }, refusal.data);
   }
 
   /** Records a refusal decided before Cedar (a method or path that cannot be decided on) and throws it. */
