@@ -7,6 +7,7 @@ import { MandateError } from '../errors.ts';
 import { nowSeconds } from '../lib/clock.ts';
 import { compile, errorReply, match, send, type RouteDef } from './http.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { approvalPageRoutes } from './approval-page.ts';
 import { authzenRoutes } from './authzen.ts';
 import { ledgerRoutes } from './ledger.ts';
 import { oauthRoutes } from './oauth.ts';
@@ -82,7 +83,7 @@ export interface RunningServer {
 
 export function createHttpServer(app: App): Server {
   const metrics = createMetrics();
-  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...ledgerRoutes(app), ...gatewayRoutes(app), ...proxyRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
+  const routes = [...oauthRoutes(app, metrics), ...operationalRoutes(app, metrics), ...ledgerRoutes(app), ...gatewayRoutes(app), ...proxyRoutes(app), ...approvalPageRoutes(app), ...API_ROUTES.map((r) => toRouteDef(app, r))].map(compile);
   return createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     const started = performance.now();
     let url: URL;

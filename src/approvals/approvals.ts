@@ -14,7 +14,8 @@
 //       time is up or `signal` aborts (then usually still pending). No polling: deciding
 //       in this process wakes the waiters. (Another replica's decision is seen at the
 //       timeout only.)
-//   get(id, now) → Approval | null;  url(id) → `<public URL>/api/v1/approvals/<id>`
+//   get(id, now) → Approval | null;  url(id) → `<public URL>/api/v1/approvals/<id>`;
+//   page(id) → `<public URL>/approve/<id>`, where a person decides it in a browser
 //   approvedBy(approval) → the person id who approved it (for the policy context)
 //
 // People decide with approve(caller, id, {forSeconds, maxUses, note}, now) and
@@ -103,6 +104,11 @@ export class Approvals {
 
   url(id: string): string {
     return `${this.#options.publicUrl}/api/v1/approvals/${encodeURIComponent(id)}`;
+  }
+
+  /** Where a person sees and decides it in a browser (src/api/approval-page.ts). */
+  page(id: string): string {
+    return `${this.#options.publicUrl}/approve/${encodeURIComponent(id)}`;
   }
 
   async request(input: ApprovalRequest, now: number): Promise<{ approval: Approval; created: boolean }> {
@@ -285,6 +291,14 @@ export class Approvals {
     return unmet({ ...approval, approvers }, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
   }
 
+  /** Whether this person, as they stand now, may decide it (for asking them directly, not for deciding: approve and deny check again). */
+  async mayDecide(approval: Approval, personId: string): Promise<boolean> {
+    const person = await this.#store.getPerson(personId);
+    if (!person) return false;
+    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
+    return unmet(approval, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
+  }
+
   /** Who may approve, readably: "the agent's owner (alice), and a member of group security". */
   async describeApprovers(approval: Approval): Promise<string> {
     const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
@@ -357,7 +371,7 @@ export class Approvals {
   }
 
   #notify(type: ApprovalEventType, approval: Approval): void {
-    this.#webhook?.send(type, approval.id, approvalJson(approval, this.url(approval.id)));
+    this.#webhook?.send(type, approval.id, approvalJson(approval, this.url(approval.id), this.page(approval.id)));
   }
 
   async #notified(id: string, delivery: DeliveryOutcome): Promise<void> {

@@ -2,9 +2,17 @@
 // request carries the task token and a fresh DPoP proof bound to it.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { dpopProof, type AgentKey } from './agent-key.ts';
 
-export async function connectToGateway(resource: string, taskToken: string, key: AgentKey, name = 'mandate-cli'): Promise<Client> {
+export interface ConnectOptions {
+  /** What the client declares it can do (elicitation, sampling, roots). */
+  capabilities?: ClientCapabilities;
+  /** Called before connecting: where handlers for server requests (elicitation, say) are set. */
+  prepare?: (client: Client) => void;
+}
+
+export async function connectToGateway(resource: string, taskToken: string, key: AgentKey, name = 'mandate-cli', options: ConnectOptions = {}): Promise<Client> {
   const transport = new StreamableHTTPClientTransport(new URL(resource), {
     fetch: (input, init) => {
       const headers = new Headers(init?.headers);
@@ -13,7 +21,8 @@ export async function connectToGateway(resource: string, taskToken: string, key:
       return fetch(input, { ...init, headers });
     },
   });
-  const client = new Client({ name, version: '1.0.0' });
+  const client = new Client({ name, version: '1.0.0' }, options.capabilities ? { capabilities: options.capabilities } : {});
+  options.prepare?.(client);
   await client.connect(transport);
   return client;
 }

@@ -44,13 +44,14 @@ export interface ApprovalAsked {
 export async function askApproval(approvals: Approvals, binding: ActionBinding, initiator: string, need: NeedsApproval, preview: unknown, now: number, what: string, noun: string): Promise<ApprovalAsked> {
   const { approval } = await approvals.request({ binding, initiator, approvers: need.approvers, policies: need.policies, preview }, now);
   const url = approvals.url(approval.id);
+  const page = approvals.page(approval.id);
   const who = await approvals.describeApprovers(approval);
   return {
     approval,
     refusal: {
       allow: false, code: APPROVAL_REQUIRED,
-      message: `denied: ${what} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${url}; once approved, make exactly the same ${noun} again`,
-      data: { approval: approval.id, url, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString() },
+      message: `denied: ${what} needs approval by ${who} (${need.policies.join(', ')}): approval ${approval.id} is waiting at ${page}; once approved, make exactly the same ${noun} again`,
+      data: { approval: approval.id, url, page, approvers: approval.approvers, policies: need.policies, expires_at: new Date(approval.expiresAt * 1000).toISOString() },
     },
   };
 }

@@ -379,8 +379,14 @@ export class Gateway {
         return approvalAsked.refusal;
       }
       const approvals = this.#options.approvals;
+      const { approval: asking } = approvalAsked;
+      // The person whose task it is may be at the agent's MCP client: when they may decide, they are asked there too.
+      const ask = await approvals.mayDecide(asking, request.caller.person)
+        ? { url: approvals.page(asking.id), message: `${request.caller.agents[0] ?? 'The agent'} asks to call ${server.name}/${request.target}, which needs your approval (${asking.policies.join(', ')}). Open the page, sign in and decide: the call waits for you.` }
+        : null;
       // Held for the decision; once approved, the same call is decided again and takes the approval's one use.
       return {
+        ...(ask ? { ask } : {}),
         hold: async (signal) => {
           const settled = await approvals.waitForDecision(approvalAsked.approval.id, wait * 1000, signal);
           if (settled.state === 'approved' && !signal.aborted) return this.#decideRequest(server, request, credentials, false);

@@ -8,8 +8,10 @@
 // are recorded with the result, and, when the gateway blocks such replies, the agent
 // gets a refusal instead. An answer carrying a credential Mandate injected never
 // reaches it (credential-guard.ts): its result is recorded as withheld.
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SecretKind } from '../audit/redact.ts';
+import { APPROVAL_REQUIRED } from '../policy/approval-decision.ts';
 import type { Agent } from '../store/types.ts';
 import { REPLY_CARRIES_CREDENTIAL, withheldByGuard } from './credential-guard.ts';
 import { REPLY_CARRIES_SECRET, secretsInReply, withholds } from './reply-secrets.ts';
@@ -41,7 +43,19 @@ export interface CallerContext {
 export type Decision =
   | { allow: true }
   | { allow: false; code: string; message: string; data?: Record<string, unknown> }
-  | { hold: (signal: AbortSignal) => Promise<Decision> };
+  | { hold: (signal: AbortSignal) => Promise<Decision>; ask?: AskPerson };
+
+/**
+ * A held request's person, asked directly: when the agent's MCP client takes URL-mode
+ * elicitation (revision 2025-11-25), it is sent `elicitation/create` for this page while
+ * the request is held. Its person declining (or dismissing it) ends the hold at once
+ * with the refusal; the page's decision ends it as any decision does, and the client is
+ * then told the elicitation is complete.
+ */
+export interface AskPerson {
+  url: string;
+  message: string;
+}
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
 export type GovernedMethod = 'tools/call' | 'resources/read' | 'prompts/get';
@@ -113,6 +127,10 @@ export class GatewaySession {
   #forwarding: Promise<void> = Promise.resolve();
   /** Requests held for a person's decision, by id: aborted when the agent cancels one, or the session ends. */
   readonly #held = new Map<RequestId, AbortController>();
+  /** URL-mode elicitations the gateway sent the client, by the id of their `elicitation/create` request. */
+  readonly #elicitations = new Map<RequestId, { held: RequestId; elicitationId: string; controller: AbortController; answered: boolean }>();
+  /** Whether the client declared URL-mode elicitation when it initialized. */
+  #takesUrlElicitation = false;
   #closed = false;
 
   constructor(server: string, caller: CallerContext, upstream: UpstreamConnection, hooks: SessionHooks) {
@@ -158,6 +176,11 @@ export class GatewaySession {
     if (this.#closed) return;
     const request = isRequest(message);
     const id = message.id as RequestId;
+    if (!request && message.method === undefined && this.#elicitations.has(id)) {
+      this.#elicitationAnswered(id, message);
+      return;
+    }
+    if (request && message.method === 'initialize') this.#takesUrlElicitation = takesUrlElicitation(message.params);
     let governed: GovernedRequest | undefined;
     if (request && message.method !== undefined && message.method in GOVERNED) {
       const method = message.method as GovernedMethod;
@@ -165,7 +188,7 @@ export class GatewaySession {
       governed = { caller, method, target: typeof target === 'string' ? target : '', arguments: message.params?.arguments, started };
       const decision = await this.#decided(() => this.#hooks.decide(governed as GovernedRequest));
       if ('hold' in decision) {
-        this.#hold(message, caller, governed, decision.hold);
+        this.#hold(message, caller, governed, decision);
         return;
       }
       if (!decision.allow) {
@@ -193,20 +216,56 @@ export class GatewaySession {
     this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, method: governed.method, target: governed.target, ...decision.data } } });
   }
 
-  /** Waits for a held request's decision out of the arrival order, then forwards or refuses it; a cancelled one is dropped. */
-  #hold(message: JsonRpcMessage, caller: CallerContext, governed: GovernedRequest, hold: (signal: AbortSignal) => Promise<Decision>): void {
+  /**
+   * Waits for a held request's decision out of the arrival order, then forwards or
+   * refuses it; a cancelled one is dropped. Its person is asked directly when the
+   * client takes URL-mode elicitation; declining there answers with the refusal now.
+   */
+  #hold(message: JsonRpcMessage, caller: CallerContext, governed: GovernedRequest, held: Extract<Decision, { hold: unknown }>): void {
     const id = message.id as RequestId;
     const controller = new AbortController();
     this.#held.set(id, controller);
-    void this.#decided(() => hold(controller.signal)).then(async (decision) => {
+    const elicitation = held.ask && this.#takesUrlElicitation ? this.#elicit(id, held.ask, controller) : null;
+    void this.#decided(() => held.hold(controller.signal)).then(async (decision) => {
       this.#held.delete(id);
-      if (this.#closed || controller.signal.aborted) return;
+      const declined = controller.signal.aborted && controller.signal.reason === DECLINED;
+      // Decided, when it did not end by time, cancellation or its person declining: the page's part is complete.
+      const decided = !controller.signal.aborted && !('hold' in decision) && (decision.allow || decision.code !== APPROVAL_REQUIRED);
+      if (elicitation !== null) this.#elicitationEnded(elicitation, decided);
+      if (this.#closed || (controller.signal.aborted && !declined)) return;
       if ('hold' in decision || !decision.allow) {
         this.#refuse(id, governed, 'hold' in decision ? { code: 'decision_failed', message: 'denied: the request was held twice' } : decision);
         return;
       }
       await this.#forward(message, true, caller, governed);
     });
+  }
+
+  /** Sends the client `elicitation/create` (URL mode) for a held request, on that request's answer; its request id. */
+  #elicit(held: RequestId, ask: AskPerson, controller: AbortController): RequestId {
+    const requestId = `mandate-elicitation-${randomUUID()}`;
+    const elicitationId = randomUUID();
+    this.#elicitations.set(requestId, { held, elicitationId, controller, answered: false });
+    this.channel.send({ jsonrpc: '2.0', id: requestId, method: 'elicitation/create', params: { mode: 'url', elicitationId, url: ask.url, message: ask.message } }, held);
+    return requestId;
+  }
+
+  /** The client's answer to an elicitation: accepted, its person went to the page; declined or dismissed, the hold ends. */
+  #elicitationAnswered(requestId: RequestId, answer: JsonRpcMessage): void {
+    const elicitation = this.#elicitations.get(requestId);
+    if (!elicitation) return;
+    elicitation.answered = true;
+    const action = answer.result?.action;
+    if (action === 'decline' || action === 'cancel') elicitation.controller.abort(DECLINED);
+  }
+
+  /** The hold is over: an unanswered elicitation is withdrawn; once decided, the client is told it is complete. */
+  #elicitationEnded(requestId: RequestId, decided: boolean): void {
+    const elicitation = this.#elicitations.get(requestId);
+    this.#elicitations.delete(requestId);
+    if (!elicitation || this.#closed) return;
+    if (!elicitation.answered) this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'the request is no longer held' } }, elicitation.held);
+    else if (decided) this.channel.send({ jsonrpc: '2.0', method: 'notifications/elicitation/complete', params: { elicitationId: elicitation.elicitationId } }, elicitation.held);
   }
 
   async #forward(message: JsonRpcMessage, request: boolean, caller: CallerContext, governed: GovernedRequest | undefined): Promise<void> {
@@ -284,6 +343,15 @@ export class GatewaySession {
     }
     this.channel.send(message);
   }
+}
+
+/** The abort reason of a hold its person declined at the client. */
+const DECLINED = Symbol('declined at the client');
+
+/** Whether an `initialize` request's client capabilities include URL-mode elicitation. */
+function takesUrlElicitation(params: Record<string, unknown> | undefined): boolean {
+  const elicitation = (params?.capabilities as { elicitation?: unknown } | undefined)?.elicitation;
+  return typeof elicitation === 'object' && elicitation !== null && typeof (elicitation as { url?: unknown }).url === 'object';
 }
 
 function lastKey<K>(map: Map<K, unknown>): K | undefined {

@@ -12,7 +12,8 @@ const STATES = ['pending', 'approved', 'denied', 'expired', 'used'] as const;
 
 export const ApprovalView = z.object({
   id: z.string(),
-  url: z.string().describe('where this approval is shown and decided'),
+  url: z.string().describe('this approval in the REST API'),
+  page: z.string().describe('where a person sees and decides it in a browser'),
   state: z.enum(STATES),
   digest: z.string().describe('sha256 over the canonical JSON of the binding: the exact action approved'),
   binding: z.object({
@@ -30,7 +31,7 @@ export const ApprovalView = z.object({
   max_uses: z.number().int(), uses: z.number().int(), used_at: time.nullable(),
 });
 
-const view = (app: App, approval: Approval) => approvalJson(approval, app.approvals.url(approval.id));
+const view = (app: App, approval: Approval) => approvalJson(approval, app.approvals.url(approval.id), app.approvals.page(approval.id));
 
 const seconds = z.union([z.number().int().positive(), z.string().max(20)]);
 

@@ -1,0 +1,237 @@
+// The person at the MCP client, asked directly: a call a policy holds for the
+// initiator's yes sends a client that takes URL-mode elicitation (MCP 2025-11-25) an
+// `elicitation/create` for the approval page while the call waits. In a real browser
+// (Chromium) the person opens the page, signs in, sees exactly what the agent asks and
+// approves; the held call goes ahead and the client is told the elicitation is
+// complete. The URL grants nothing by itself: without signing in it shows nothing of
+// the call, and a person the policy does not name cannot decide there. Declining at
+// the client ends the hold at once. A client that does not take URL elicitation, or a
+// call its person may not decide, is not asked.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ElicitationCompleteNotificationSchema, ElicitRequestSchema, type ElicitRequest, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Browser } from 'playwright-core';
+import { connectToGateway } from '../src/client/mcp-client.ts';
+import { launchBrowser } from './browser.ts';
+import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+const POLICIES = `@id("sums-need-initiator")
+@approval("initiator")
+forbid (principal is Agent, action == Action::"tools/call", resource is Tool)
+when { resource.server == "everything" && resource.name == "get-sum" };
+
+@id("echo-needs-finance")
+@approval("group:finance")
+forbid (principal is Agent, action == Action::"tools/call", resource is Tool)
+when { resource.server == "everything" && resource.name == "echo" };
+`;
+
+interface Refusal { code: number; data?: { code?: string; approval?: string; page?: string } }
+interface Approval { id: string; state: string; decided_by: string | null; page: string }
+
+let h: Harness;
+let browser: Browser;
+let bobToken: string;
+
+/** An agent of alice's with a mandate for everything/get-sum and echo, and a client that may take URL elicitation. */
+async function connected(options: { url: boolean; answer?: (request: ElicitRequest['params']) => ElicitResult }): Promise<{ s: Scenario; client: Client; asked: Array<ElicitRequest['params']>; completed: string[] }> {
+  const s = await grantScenario(h, { allow: ['everything/get-sum', 'everything/echo'] });
+  const exchanged = await exchange(h, s, { resource: `${h.url}/mcp/everything` });
+  assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+  const asked: Array<ElicitRequest['params']> = [];
+  const completed: string[] = [];
+  const client = await connectToGateway(`${h.url}/mcp/everything`, String(exchanged.body.access_token), s.key, 'elicitation-tests', {
+    capabilities: options.url ? { elicitation: { url: {}, form: {} } } : {},
+    prepare: (c) => {
+      if (!options.url) return;
+      c.setRequestHandler(ElicitRequestSchema, (request) => {
+        asked.push(request.params);
+        return options.answer?.(request.params) ?? { action: 'accept' };
+      });
+      c.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+        completed.push(n.params.elicitationId);
+      });
+    },
+  });
+  return { s, client, asked, completed };
+}
+
+async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<string | Refusal> {
+  try {
+    const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 30_000 }) as { content: Array<{ text: string }> };
+    return result.content[0]?.text ?? '';
+  } catch (error) {
+    return error as Refusal;
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const pendingOf = async (mandateId: string): Promise<Approval | undefined> =>
+  ((await h.api('GET', `/api/v1/approvals?mandate=${mandateId}&state=pending`)).body.approvals as Approval[])[0];
+
+before(async () => {
+  h = await startMandate({ approvalWait: 20 });
+  for (const id of ['alice', 'bob']) assert.equal((await h.api('POST', '/api/v1/users', { body: { id } })).status, 201);
+  bobToken = String((await h.api('POST', '/api/v1/users/bob/login')).body.token);
+  assert.equal((await h.api('POST', '/api/v1/groups', { body: { name: 'finance', members: ['bob'] } })).status, 201);
+  const tools = [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }, { name: 'get-sum', sensitivity: 'public', effect: 'read', egress: 'internal' }];
+  assert.equal((await h.api('POST', '/api/v1/servers', { body: { name: 'everything', command: process.execPath, args: [EVERYTHING, 'stdio'], tools } })).status, 201);
+  assert.equal((await h.api('PUT', '/api/v1/policies/approvals.cedar', { body: { text: POLICIES } })).status, 200);
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await h.close();
+});
+
+describe('URL-mode elicitation of an approval', () => {
+  it('asks the person at the client; they sign in on the page, approve, and the held call goes ahead', async () => {
+    const { s, client, asked, completed } = await connected({ url: true });
+    const held = callTool(client, 'get-sum', { a: 20, b: 22 });
+    const elicitation = await until('the elicitation', () => asked[0]);
+    const approval = await until('the pending approval', () => pendingOf(s.mandateId));
+    assert.equal(elicitation.mode, 'url');
+    const { url, elicitationId, message } = elicitation as { url: string; elicitationId: string; message: string };
+    assert.equal(url, `${h.url}/approve/${approval.id}`, 'the URL names the approval and nothing else');
+    assert.equal(url, approval.page);
+    assert.match(message, /everything\/get-sum/);
+    assert.ok(elicitationId.length >= 16);
+
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(url);
+    assert.equal(await page.locator('#preview').count(), 0, 'nothing of the call is shown before signing in');
+    await page.fill('input[name=token]', s.personToken);
+    await page.click('button[type=submit]');
+    assert.match(await page.locator('h1').innerText(), /Approve everything\/get-sum\?/);
+    assert.deepEqual(JSON.parse(await page.locator('#preview').innerText()), { a: 20, b: 22 });
+    assert.equal(await page.locator('.state').getAttribute('data-state'), 'pending');
+    await page.click('button[value=approve]');
+    assert.match(await page.locator('.state').getAttribute('data-state') ?? '', /^(approved|used)$/);
+
+    assert.equal(await held, 'The sum of 20 and 22 is 42.');
+    assert.deepEqual(completed, [elicitationId], 'the client is told the elicitation is complete');
+    const decided = (await h.api('GET', `/api/v1/approvals/${approval.id}`)).body as unknown as Approval;
+    assert.deepEqual([decided.state, decided.decided_by], ['used', 'person alice']);
+    await page.context().close();
+    await client.close();
+  });
+
+  it('lets no one else decide through the page: the URL alone shows nothing, and only whom the policy names may decide', async () => {
+    const { s: scenario, client, asked } = await connected({ url: true });
+    const held = callTool(client, 'get-sum', { a: 1, b: 1 });
+    const { url } = await until('the elicitation', () => asked[0]) as { url: string };
+
+    const anonymous = await fetch(url);
+    const text = await anonymous.text();
+    assert.equal(anonymous.status, 200);
+    assert.match(text, /Sign in to decide/);
+    assert.doesNotMatch(text, /get-sum|preview/, 'the bare URL tells nothing of the call');
+    assert.equal(anonymous.headers.get('x-frame-options'), 'DENY');
+    assert.match(anonymous.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+
+    // bob (finance) is sent alice's link: he is not named, so he sees nothing of it.
+    const bob = await (await browser.newContext()).newPage();
+    await bob.goto(url);
+    await bob.fill('input[name=token]', bobToken);
+    await bob.click('button[type=submit]');
+    assert.match(await bob.locator('[role=alert]').innerText(), /no approval apr_\S+ that bob may see/);
+    assert.equal(await bob.locator('#preview').count(), 0);
+    const approval = await pendingOf(scenario.mandateId);
+    assert.equal(approval?.state, 'pending', 'still undecided');
+    assert.equal((await h.api('POST', `/api/v1/approvals/${approval?.id}/deny`, { body: { note: 'not today' } })).status, 200);
+    assert.equal((await held as Refusal).data?.code, 'approval_denied');
+
+    // echo needs finance: alice, who started the task, is not asked, sees it but may not decide it; bob may.
+    const waiting = callTool(client, 'echo', { message: 'for finance' });
+    const second = await until('the pending approval', () => pendingOf(scenario.mandateId));
+    const alice = await (await browser.newContext()).newPage();
+    await alice.goto(second.page);
+    await alice.fill('input[name=token]', scenario.personToken);
+    await alice.click('button[type=submit]');
+    assert.equal(JSON.parse(await alice.locator('#preview').innerText()).message, 'for finance');
+    await alice.click('button[value=approve]');
+    assert.match(await alice.locator('[role=alert]').innerText(), /alice may not decide/);
+    assert.equal(await alice.locator('.state').getAttribute('data-state'), 'pending');
+    await bob.goto(second.page);
+    await bob.click('button[value=approve]');
+    assert.equal(await waiting, 'Echo: for finance');
+    assert.equal(asked.length, 1, 'alice was not asked about a call only finance may decide');
+    await bob.context().close();
+    await alice.context().close();
+    await client.close();
+  });
+
+  it('ends the hold at once when the person declines at the client, leaving the approval to decide', async () => {
+    const { s, client, asked } = await connected({ url: true, answer: () => ({ action: 'decline' }) });
+    const answer = await callTool(client, 'get-sum', { a: 2, b: 3 }) as Refusal;
+    assert.equal(asked.length, 1);
+    assert.equal(answer.code, -32003);
+    assert.equal(answer.data?.code, 'approval_required');
+    const approval = await pendingOf(s.mandateId);
+    assert.equal(approval?.id, answer.data?.approval, 'the refusal names the approval, still pending');
+    assert.equal(answer.data?.page, approval?.page);
+    await client.close();
+  });
+
+  it('asks no one directly when the client does not take URL elicitation', async () => {
+    const plain = await connected({ url: false });
+    const held = callTool(plain.client, 'get-sum', { a: 3, b: 4 });
+    const approval = await until('the pending approval', () => pendingOf(plain.s.mandateId));
+    assert.equal((await h.api('POST', `/api/v1/approvals/${approval.id}/approve`, { token: plain.s.personToken, body: {} })).status, 200);
+    assert.equal(await held, 'The sum of 3 and 4 is 7.', 'held and answered as before');
+    await plain.client.close();
+  });
+
+  it('takes decisions only from its own pages, and shows what the agent sent as text', async () => {
+    const { s: scenario, client } = await connected({ url: false });
+    const sneaky = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
+    const held = callTool(client, 'echo', { message: sneaky });
+    const approval = await until('the pending approval', () => pendingOf(scenario.mandateId));
+    const signIn = await fetch(`${h.url}/approve/${approval.id}/sign-in`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: bobToken }) });
+    assert.equal(signIn.status, 303);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    assert.match(signIn.headers.get('set-cookie') ?? '', /HttpOnly; SameSite=Strict/);
+    const shown = await (await fetch(approval.page, { headers: { cookie } })).text();
+    assert.ok(shown.includes('&lt;script&gt;document.title=') && shown.includes('&lt;img src=x onerror=alert(1)&gt;'), 'the arguments are escaped');
+    assert.ok(!shown.includes('<script>') && !shown.includes('<img'), 'no markup of the agent\'s reaches the page');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(shown)?.[1] as string;
+
+    const post = (form: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${h.url}/approve/${approval.id}/decide`, { method: 'POST', redirect: 'manual', headers: { cookie, ...headers }, body: new URLSearchParams(form) });
+    const foreign = await post({ csrf, decision: 'approve' }, { origin: 'http://evil.example' });
+    assert.equal(foreign.status, 403);
+    assert.match(await foreign.text(), /a form from http:\/\/evil.example may not decide here/);
+    const forged = await post({ csrf: 'x'.repeat(csrf.length), decision: 'approve' });
+    assert.equal(forged.status, 403);
+    assert.match(await forged.text(), /not made for your sign-in/);
+    const noCookie = await fetch(`${h.url}/approve/${approval.id}/decide`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ csrf, decision: 'approve' }) });
+    assert.equal(noCookie.status, 401);
+    assert.equal((await pendingOf(scenario.mandateId))?.id, approval.id, 'none of them decided anything');
+
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(approval.page);
+    await page.fill('input[name=token]', bobToken);
+    await page.click('button[type=submit]');
+    assert.equal(JSON.parse(await page.locator('#preview').innerText()).message, sneaky, 'shown as the text it is');
+    assert.notEqual(await page.title(), 'owned');
+    await page.fill('textarea[name=note]', 'looks fine');
+    await page.click('button[value=approve]');
+    assert.match(await held as string, /^Echo: <script>/);
+    const decided = (await h.api('GET', `/api/v1/approvals/${approval.id}`)).body as unknown as Approval & { note: string };
+    assert.deepEqual([decided.decided_by, decided.note], ['person bob', 'looks fine']);
+    await page.context().close();
+    await client.close();
+  });
+});
