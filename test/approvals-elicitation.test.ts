@@ -78,6 +78,12 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** The steps recorded for one approval, in order: method, who acted, and the note. */
+async function steps(id: string): Promise<Array<[string, string, string | null]>> {
+  const events = (await h.api('GET', '/api/v1/audit/events?limit=1000')).body.events as Array<{ seq: number; kind: string; method: string; caller: string; approval?: string; note?: string }>;
+  return events.filter((e) => e.kind === 'approval' && e.approval === id).sort((a, b) => a.seq - b.seq).map((e) => [e.method, e.caller, e.note ?? null]);
+}
+
 const pendingOf = async (mandateId: string): Promise<Approval | undefined> =>
   ((await h.api('GET', `/api/v1/approvals?mandate=${mandateId}&state=pending`)).body.approvals as Approval[])[0];
 
@@ -124,6 +130,13 @@ describe('URL-mode elicitation of an approval', () => {
     assert.deepEqual(completed, [elicitationId], 'the client is told the elicitation is complete');
     const decided = (await h.api('GET', `/api/v1/approvals/${approval.id}`)).body as unknown as Approval;
     assert.deepEqual([decided.state, decided.decided_by], ['used', 'person alice']);
+    assert.deepEqual((await steps(approval.id)).map(([method, caller, note]) => [method, caller, note?.replace(/ \(.*\)$/, '') ?? null]), [
+      ['approval/request', `agent ${s.spiffeId}`, null],
+      ['approval/notify', 'system', 'elicitation: the approval page was sent to the agent\'s MCP client'],
+      ['approval/notify', `agent ${s.spiffeId}`, 'elicitation: the MCP client answered accept'],
+      ['approval/approve', 'person alice', null],
+      ['approval/use', `agent ${s.spiffeId}`, 'use 1 of 1'],
+    ]);
     await page.context().close();
     await client.close();
   });
@@ -182,6 +195,8 @@ describe('URL-mode elicitation of an approval', () => {
     const approval = await pendingOf(s.mandateId);
     assert.equal(approval?.id, answer.data?.approval, 'the refusal names the approval, still pending');
     assert.equal(answer.data?.page, approval?.page);
+    assert.deepEqual((await steps(String(approval?.id))).map(([method, caller]) => [method, caller]).slice(-1), [['approval/notify', `agent ${s.spiffeId}`]]);
+    assert.match((await steps(String(approval?.id))).at(-1)?.[2] ?? '', /answered decline/);
     await client.close();
   });
 

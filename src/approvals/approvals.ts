@@ -39,6 +39,9 @@ import { ApprovalWebhook, type ApprovalEventType, type DeliveryOutcome } from '.
 
 export const APPROVAL_ID_PREFIX = 'apr';
 
+/** A step of asking the person at the MCP client: sent, or the client's answer (its action, or an error). */
+export type ElicitationStep = 'sent' | 'accept' | 'decline' | 'cancel' | 'error';
+
 /** What the gateway asks an approval for. */
 export interface ApprovalRequest {
   binding: ActionBinding;
@@ -372,6 +375,21 @@ export class Approvals {
 
   #notify(type: ApprovalEventType, approval: Approval): void {
     this.#webhook?.send(type, approval.id, approvalJson(approval, this.url(approval.id), this.page(approval.id)));
+  }
+
+  /**
+   * Records a step of asking the person at the agent's MCP client (URL-mode
+   * elicitation): `sent`, or the client's answer. The answer is the client's, not a
+   * decision: an agent never decides.
+   */
+  async elicited(approval: Approval, step: ElicitationStep): Promise<void> {
+    const note = step === 'sent' ? 'elicitation: the approval page was sent to the agent\'s MCP client (URL mode)'
+      : step === 'error' ? 'elicitation: the MCP client could not show the approval page'
+        : `elicitation: the MCP client answered ${step}${step === 'accept' ? ' (its person went to the page)' : ' (the call is no longer held)'}`;
+    await this.#record('approval/notify', approval, {
+      caller: step === 'sent' ? 'system' : `agent ${approval.binding.agent}`, person: approval.initiator,
+      outcome: step === 'error' ? 'error' : 'ok', reason: step === 'error' ? 'elicitation_failed' : null, note,
+    });
   }
 
   async #notified(id: string, delivery: DeliveryOutcome): Promise<void> {

@@ -19,7 +19,7 @@ import type { ReplayCache } from '../identity/replay-cache.ts';
 import type { CredentialBroker, CredentialUse } from '../credentials/broker.ts';
 import type { TokenService } from '../identity/tokens.ts';
 import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep, type TaskFlow } from '../delegation/task-flow.ts';
-import type { Approvals } from '../approvals/approvals.ts';
+import type { Approvals, ElicitationStep } from '../approvals/approvals.ts';
 import { actionDigest, type Approval } from '../approvals/types.ts';
 import { APPROVAL_REQUIRED, decideWithApprovals } from '../policy/approval-decision.ts';
 import { askApproval, useApproval, type ApprovalAsked } from './approval-step.ts';
@@ -382,7 +382,11 @@ export class Gateway {
       const { approval: asking } = approvalAsked;
       // The person whose task it is may be at the agent's MCP client: when they may decide, they are asked there too.
       const ask = await approvals.mayDecide(asking, request.caller.person)
-        ? { url: approvals.page(asking.id), message: `${request.caller.agents[0] ?? 'The agent'} asks to call ${server.name}/${request.target}, which needs your approval (${asking.policies.join(', ')}). Open the page, sign in and decide: the call waits for you.` }
+        ? {
+          url: approvals.page(asking.id),
+          message: `${request.caller.agents[0] ?? 'The agent'} asks to call ${server.name}/${request.target}, which needs your approval (${asking.policies.join(', ')}). Open the page, sign in and decide: the call waits for you.`,
+          record: (step: ElicitationStep) => void approvals.elicited(asking, step).catch((error: unknown) => console.error(`mandate: approval ${asking.id}: recording an elicitation step failed: ${(error as Error).message}`)),
+        }
         : null;
       // Held for the decision; once approved, the same call is decided again and takes the approval's one use.
       return {

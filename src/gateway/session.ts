@@ -55,6 +55,8 @@ export type Decision =
 export interface AskPerson {
   url: string;
   message: string;
+  /** Told that the elicitation was sent, and of the client's answer (to record them). */
+  record: (step: 'sent' | 'accept' | 'decline' | 'cancel' | 'error') => void;
 }
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
@@ -128,7 +130,7 @@ export class GatewaySession {
   /** Requests held for a person's decision, by id: aborted when the agent cancels one, or the session ends. */
   readonly #held = new Map<RequestId, AbortController>();
   /** URL-mode elicitations the gateway sent the client, by the id of their `elicitation/create` request. */
-  readonly #elicitations = new Map<RequestId, { held: RequestId; elicitationId: string; controller: AbortController; answered: boolean }>();
+  readonly #elicitations = new Map<RequestId, { held: RequestId; elicitationId: string; controller: AbortController; answered: boolean; record: AskPerson['record'] }>();
   /** Whether the client declared URL-mode elicitation when it initialized. */
   #takesUrlElicitation = false;
   #closed = false;
@@ -245,8 +247,9 @@ export class GatewaySession {
   #elicit(held: RequestId, ask: AskPerson, controller: AbortController): RequestId {
     const requestId = `mandate-elicitation-${randomUUID()}`;
     const elicitationId = randomUUID();
-    this.#elicitations.set(requestId, { held, elicitationId, controller, answered: false });
+    this.#elicitations.set(requestId, { held, elicitationId, controller, answered: false, record: ask.record });
     this.channel.send({ jsonrpc: '2.0', id: requestId, method: 'elicitation/create', params: { mode: 'url', elicitationId, url: ask.url, message: ask.message } }, held);
+    ask.record('sent');
     return requestId;
   }
 
@@ -256,6 +259,7 @@ export class GatewaySession {
     if (!elicitation) return;
     elicitation.answered = true;
     const action = answer.result?.action;
+    elicitation.record(action === 'accept' || action === 'decline' || action === 'cancel' ? action : 'error');
     if (action === 'decline' || action === 'cancel') elicitation.controller.abort(DECLINED);
   }
 
