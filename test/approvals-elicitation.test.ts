@@ -38,13 +38,13 @@ let browser: Browser;
 let bobToken: string;
 
 /** An agent of alice's with a mandate for everything/get-sum and echo, and a client that may take URL elicitation. */
-async function connected(options: { url: boolean; answer?: (request: ElicitRequest['params']) => ElicitResult }): Promise<{ s: Scenario; client: Client; asked: Array<ElicitRequest['params']>; completed: string[] }> {
-  const s = await grantScenario(h, { allow: ['everything/get-sum', 'everything/echo'] });
-  const exchanged = await exchange(h, s, { resource: `${h.url}/mcp/everything` });
+async function connected(harness: Harness, options: { url: boolean; answer?: (request: ElicitRequest['params']) => ElicitResult }): Promise<{ s: Scenario; client: Client; asked: Array<ElicitRequest['params']>; completed: string[] }> {
+  const s = await grantScenario(harness, { allow: ['everything/get-sum', 'everything/echo'] });
+  const exchanged = await exchange(harness, s, { resource: `${harness.url}/mcp/everything` });
   assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
   const asked: Array<ElicitRequest['params']> = [];
   const completed: string[] = [];
-  const client = await connectToGateway(`${h.url}/mcp/everything`, String(exchanged.body.access_token), s.key, 'elicitation-tests', {
+  const client = await connectToGateway(`${harness.url}/mcp/everything`, String(exchanged.body.access_token), s.key, 'elicitation-tests', {
     capabilities: options.url ? { elicitation: { url: {}, form: {} } } : {},
     prepare: (c) => {
       if (!options.url) return;
@@ -79,22 +79,27 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 }
 
 /** The steps recorded for one approval, in order: method, who acted, and the note. */
-async function steps(id: string): Promise<Array<[string, string, string | null]>> {
-  const events = (await h.api('GET', '/api/v1/audit/events?limit=1000')).body.events as Array<{ seq: number; kind: string; method: string; caller: string; approval?: string; note?: string }>;
+async function steps(harness: Harness, id: string): Promise<Array<[string, string, string | null]>> {
+  const events = (await harness.api('GET', '/api/v1/audit/events?limit=1000')).body.events as Array<{ seq: number; kind: string; method: string; caller: string; approval?: string; note?: string }>;
   return events.filter((e) => e.kind === 'approval' && e.approval === id).sort((a, b) => a.seq - b.seq).map((e) => [e.method, e.caller, e.note ?? null]);
 }
 
-const pendingOf = async (mandateId: string): Promise<Approval | undefined> =>
-  ((await h.api('GET', `/api/v1/approvals?mandate=${mandateId}&state=pending`)).body.approvals as Approval[])[0];
+const pendingOf = async (mandateId: string, harness = h): Promise<Approval | undefined> =>
+  ((await harness.api('GET', `/api/v1/approvals?mandate=${mandateId}&state=pending`)).body.approvals as Approval[])[0];
+
+/** alice and bob (finance), the everything server, and the policies. */
+async function setUp(harness: Harness): Promise<void> {
+  for (const id of ['alice', 'bob']) assert.equal((await harness.api('POST', '/api/v1/users', { body: { id } })).status, 201);
+  bobToken = String((await harness.api('POST', '/api/v1/users/bob/login')).body.token);
+  assert.equal((await harness.api('POST', '/api/v1/groups', { body: { name: 'finance', members: ['bob'] } })).status, 201);
+  const tools = [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }, { name: 'get-sum', sensitivity: 'public', effect: 'read', egress: 'internal' }];
+  assert.equal((await harness.api('POST', '/api/v1/servers', { body: { name: 'everything', command: process.execPath, args: [EVERYTHING, 'stdio'], tools } })).status, 201);
+  assert.equal((await harness.api('PUT', '/api/v1/policies/approvals.cedar', { body: { text: POLICIES } })).status, 200);
+}
 
 before(async () => {
   h = await startMandate({ approvalWait: 20 });
-  for (const id of ['alice', 'bob']) assert.equal((await h.api('POST', '/api/v1/users', { body: { id } })).status, 201);
-  bobToken = String((await h.api('POST', '/api/v1/users/bob/login')).body.token);
-  assert.equal((await h.api('POST', '/api/v1/groups', { body: { name: 'finance', members: ['bob'] } })).status, 201);
-  const tools = [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }, { name: 'get-sum', sensitivity: 'public', effect: 'read', egress: 'internal' }];
-  assert.equal((await h.api('POST', '/api/v1/servers', { body: { name: 'everything', command: process.execPath, args: [EVERYTHING, 'stdio'], tools } })).status, 201);
-  assert.equal((await h.api('PUT', '/api/v1/policies/approvals.cedar', { body: { text: POLICIES } })).status, 200);
+  await setUp(h);
   browser = await launchBrowser();
 });
 after(async () => {
@@ -104,7 +109,7 @@ after(async () => {
 
 describe('URL-mode elicitation of an approval', () => {
   it('asks the person at the client; they sign in on the page, approve, and the held call goes ahead', async () => {
-    const { s, client, asked, completed } = await connected({ url: true });
+    const { s, client, asked, completed } = await connected(h, { url: true });
     const held = callTool(client, 'get-sum', { a: 20, b: 22 });
     const elicitation = await until('the elicitation', () => asked[0]);
     const approval = await until('the pending approval', () => pendingOf(s.mandateId));
@@ -130,7 +135,7 @@ describe('URL-mode elicitation of an approval', () => {
     assert.deepEqual(completed, [elicitationId], 'the client is told the elicitation is complete');
     const decided = (await h.api('GET', `/api/v1/approvals/${approval.id}`)).body as unknown as Approval;
     assert.deepEqual([decided.state, decided.decided_by], ['used', 'person alice']);
-    assert.deepEqual((await steps(approval.id)).map(([method, caller, note]) => [method, caller, note?.replace(/ \(.*\)$/, '') ?? null]), [
+    assert.deepEqual((await steps(h, approval.id)).map(([method, caller, note]) => [method, caller, note?.replace(/ \(.*\)$/, '') ?? null]), [
       ['approval/request', `agent ${s.spiffeId}`, null],
       ['approval/notify', 'system', 'elicitation: the approval page was sent to the agent\'s MCP client'],
       ['approval/notify', `agent ${s.spiffeId}`, 'elicitation: the MCP client answered accept'],
@@ -142,7 +147,7 @@ describe('URL-mode elicitation of an approval', () => {
   });
 
   it('lets no one else decide through the page: the URL alone shows nothing, and only whom the policy names may decide', async () => {
-    const { s: scenario, client, asked } = await connected({ url: true });
+    const { s: scenario, client, asked } = await connected(h, { url: true });
     const held = callTool(client, 'get-sum', { a: 1, b: 1 });
     const { url } = await until('the elicitation', () => asked[0]) as { url: string };
 
@@ -187,7 +192,7 @@ describe('URL-mode elicitation of an approval', () => {
   });
 
   it('ends the hold at once when the person declines at the client, leaving the approval to decide', async () => {
-    const { s, client, asked } = await connected({ url: true, answer: () => ({ action: 'decline' }) });
+    const { s, client, asked } = await connected(h, { url: true, answer: () => ({ action: 'decline' }) });
     const answer = await callTool(client, 'get-sum', { a: 2, b: 3 }) as Refusal;
     assert.equal(asked.length, 1);
     assert.equal(answer.code, -32003);
@@ -195,13 +200,13 @@ describe('URL-mode elicitation of an approval', () => {
     const approval = await pendingOf(s.mandateId);
     assert.equal(approval?.id, answer.data?.approval, 'the refusal names the approval, still pending');
     assert.equal(answer.data?.page, approval?.page);
-    assert.deepEqual((await steps(String(approval?.id))).map(([method, caller]) => [method, caller]).slice(-1), [['approval/notify', `agent ${s.spiffeId}`]]);
-    assert.match((await steps(String(approval?.id))).at(-1)?.[2] ?? '', /answered decline/);
+    assert.deepEqual((await steps(h, String(approval?.id))).map(([method, caller]) => [method, caller]).slice(-1), [['approval/notify', `agent ${s.spiffeId}`]]);
+    assert.match((await steps(h, String(approval?.id))).at(-1)?.[2] ?? '', /answered decline/);
     await client.close();
   });
 
   it('asks no one directly when the client does not take URL elicitation', async () => {
-    const plain = await connected({ url: false });
+    const plain = await connected(h, { url: false });
     const held = callTool(plain.client, 'get-sum', { a: 3, b: 4 });
     const approval = await until('the pending approval', () => pendingOf(plain.s.mandateId));
     assert.equal((await h.api('POST', `/api/v1/approvals/${approval.id}/approve`, { token: plain.s.personToken, body: {} })).status, 200);
@@ -210,7 +215,7 @@ describe('URL-mode elicitation of an approval', () => {
   });
 
   it('takes decisions only from its own pages, and shows what the agent sent as text', async () => {
-    const { s: scenario, client } = await connected({ url: false });
+    const { s: scenario, client } = await connected(h, { url: false });
     const sneaky = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
     const held = callTool(client, 'echo', { message: sneaky });
     const approval = await until('the pending approval', () => pendingOf(scenario.mandateId));
@@ -247,6 +252,43 @@ describe('URL-mode elicitation of an approval', () => {
     const decided = (await h.api('GET', `/api/v1/approvals/${approval.id}`)).body as unknown as Approval & { note: string };
     assert.deepEqual([decided.decided_by, decided.note], ['person bob', 'looks fine']);
     await page.context().close();
+    await client.close();
+  });
+});
+
+describe('URL-mode elicitation when calls are not held (MANDATE_APPROVAL_WAIT=0)', () => {
+  let now: Harness;
+  before(async () => {
+    now = await startMandate({ approvalWait: 0 });
+    await setUp(now);
+  });
+  after(() => now.close());
+
+  it('answers URLElicitationRequiredError naming the page, tells the client once decided, and the call then passes', async () => {
+    const { s: scenario, client, asked, completed } = await connected(now, { url: true });
+    const answer = await callTool(client, 'get-sum', { a: 5, b: 8 }) as Refusal & { data: { elicitations?: Array<{ mode: string; elicitationId: string; url: string; message: string }> } };
+    assert.equal(answer.code, -32042);
+    const approval = await pendingOf(scenario.mandateId, now);
+    assert.ok(approval);
+    const [elicitation, ...more] = answer.data.elicitations ?? [];
+    assert.equal(more.length, 0);
+    assert.deepEqual([elicitation?.mode, elicitation?.url], ['url', approval.page]);
+    assert.match((answer as unknown as Error).message, new RegExp(`approval ${approval.id} is waiting at ${approval.page}`));
+    assert.equal(asked.length, 0, 'nothing held, nothing sent as a request');
+    const again = await callTool(client, 'get-sum', { a: 5, b: 8 }) as typeof answer;
+    assert.equal(again.data.elicitations?.[0]?.elicitationId, elicitation?.elicitationId, 'the same approval, the same elicitation');
+
+    assert.equal((await now.api('POST', `/api/v1/approvals/${approval.id}/approve`, { token: scenario.personToken, body: {} })).status, 200);
+    await until('the completion notification', () => completed[0]);
+    assert.deepEqual(completed, [elicitation?.elicitationId]);
+    assert.equal(await callTool(client, 'get-sum', { a: 5, b: 8 }), 'The sum of 5 and 8 is 13.');
+
+    // Without URL elicitation, the same refusal is the gateway's own error naming the page.
+    const plain = await connected(now, { url: false });
+    const refused = await callTool(plain.client, 'get-sum', { a: 1, b: 2 }) as Refusal;
+    assert.deepEqual([refused.code, refused.data?.code], [-32003, 'approval_required']);
+    assert.match(String(refused.data?.page), /\/approve\/apr_/);
+    await plain.client.close();
     await client.close();
   });
 });

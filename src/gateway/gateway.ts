@@ -29,7 +29,7 @@ import type { Server, Store } from '../store/types.ts';
 import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
 import { governedRequest, listingEngine, recordedRequest, scopeEntries, setReadsArguments } from './request.ts';
-import { GATEWAY_DENIED, GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
+import { GATEWAY_DENIED, GatewaySession, type AskPerson, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
 import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
 import { TaskCallerRefused, taskCaller } from './task-caller.ts';
 import { openUpstream } from './upstream.ts';
@@ -374,20 +374,13 @@ export class Gateway {
     };
     if (approvalAsked) {
       const wait = this.#options.approvalWaitSeconds ?? 0;
-      if (!mayHold || wait <= 0 || !this.#options.approvals) {
-        await refuse(approvalAsked.refusal);
-        return approvalAsked.refusal;
-      }
       const approvals = this.#options.approvals;
-      const { approval: asking } = approvalAsked;
       // The person whose task it is may be at the agent's MCP client: when they may decide, they are asked there too.
-      const ask = await approvals.mayDecide(asking, request.caller.person)
-        ? {
-          url: approvals.page(asking.id),
-          message: `${request.caller.agents[0] ?? 'The agent'} asks to call ${server.name}/${request.target}, which needs your approval (${asking.policies.join(', ')}). Open the page, sign in and decide: the call waits for you.`,
-          record: (step: ElicitationStep) => void approvals.elicited(asking, step).catch((error: unknown) => console.error(`mandate: approval ${asking.id}: recording an elicitation step failed: ${(error as Error).message}`)),
-        }
-        : null;
+      const ask = mayHold && approvals ? await this.#askPerson(approvals, approvalAsked.approval, server, request) : null;
+      if (!mayHold || wait <= 0 || !approvals) {
+        await refuse(approvalAsked.refusal);
+        return ask ? { ...approvalAsked.refusal, ask } : approvalAsked.refusal;
+      }
       // Held for the decision; once approved, the same call is decided again and takes the approval's one use.
       return {
         ...(ask ? { ask } : {}),
@@ -417,6 +410,18 @@ export class Gateway {
       },
     });
     return counted;
+  }
+
+  /** How the person whose task it is would be asked at the agent's MCP client, when they may decide the approval; null: they may not. */
+  async #askPerson(approvals: Approvals, approval: Approval, server: Server, request: GovernedRequest): Promise<AskPerson | null> {
+    if (!await approvals.mayDecide(approval, request.caller.person)) return null;
+    return {
+      approval: approval.id,
+      url: approvals.page(approval.id),
+      message: `${request.caller.agents[0] ?? 'The agent'} asks to call ${server.name}/${request.target}, which needs your approval (${approval.policies.join(', ')}). Open the page, sign in and decide.`,
+      record: (step: ElicitationStep) => void approvals.elicited(approval, step).catch((error: unknown) => console.error(`mandate: approval ${approval.id}: recording an elicitation step failed: ${(error as Error).message}`)),
+      decided: async (signal) => (await approvals.waitForDecision(approval.id, Math.max(0, approval.expiresAt * 1000 - Date.now()), signal)).state !== 'pending',
+    };
   }
 
   /** Folds what became of an allowed request into its task's flow (stored under the root mandate), when it adds anything. */

@@ -42,21 +42,27 @@ export interface CallerContext {
  */
 export type Decision =
   | { allow: true }
-  | { allow: false; code: string; message: string; data?: Record<string, unknown> }
+  | { allow: false; code: string; message: string; data?: Record<string, unknown>; ask?: AskPerson }
   | { hold: (signal: AbortSignal) => Promise<Decision>; ask?: AskPerson };
 
 /**
- * A held request's person, asked directly: when the agent's MCP client takes URL-mode
- * elicitation (revision 2025-11-25), it is sent `elicitation/create` for this page while
- * the request is held. Its person declining (or dismissing it) ends the hold at once
- * with the refusal; the page's decision ends it as any decision does, and the client is
- * then told the elicitation is complete.
+ * The person whose task it is, asked directly at the agent's MCP client when the client
+ * takes URL-mode elicitation (revision 2025-11-25). A held request sends the client
+ * `elicitation/create` for the approval page; its person declining (or dismissing it)
+ * ends the hold at once with the refusal, and once the page's decision ends the hold
+ * the client is told the elicitation is complete. A request refused at once is answered
+ * with URLElicitationRequiredError (-32042) naming the page, and the client is told when
+ * the approval is decided, so it can make the request again.
  */
 export interface AskPerson {
+  /** The approval asked for. */
+  approval: string;
   url: string;
   message: string;
   /** Told that the elicitation was sent, and of the client's answer (to record them). */
   record: (step: 'sent' | 'accept' | 'decline' | 'cancel' | 'error') => void;
+  /** Resolves once the approval is decided (true), or it expired or `signal` aborted (false). */
+  decided: (signal: AbortSignal) => Promise<boolean>;
 }
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
@@ -101,6 +107,8 @@ export interface SessionHooks {
 
 /** JSON-RPC error code for a request the gateway refused (implementation-defined range). */
 export const GATEWAY_DENIED = -32003;
+/** URLElicitationRequiredError (MCP 2025-11-25): the request can be made once the elicitation is complete. */
+export const URL_ELICITATION_REQUIRED = -32042;
 
 interface Pending {
   method: string;
@@ -131,6 +139,8 @@ export class GatewaySession {
   readonly #held = new Map<RequestId, AbortController>();
   /** URL-mode elicitations the gateway sent the client, by the id of their `elicitation/create` request. */
   readonly #elicitations = new Map<RequestId, { held: RequestId; elicitationId: string; controller: AbortController; answered: boolean; record: AskPerson['record'] }>();
+  /** Approvals a refusal named by URL elicitation, by id: watched to tell the client when they are decided. */
+  readonly #watched = new Map<string, { elicitationId: string; controller: AbortController }>();
   /** Whether the client declared URL-mode elicitation when it initialized. */
   #takesUrlElicitation = false;
   #closed = false;
@@ -159,6 +169,7 @@ export class GatewaySession {
     if (this.#closed) return;
     this.#closed = true;
     for (const held of this.#held.values()) held.abort();
+    for (const watched of this.#watched.values()) watched.controller.abort();
     this.#hooks.onClose(this);
     this.channel.close(reason);
     await this.#upstream.close().catch(() => undefined);
@@ -214,8 +225,29 @@ export class GatewaySession {
     }
   }
 
-  #refuse(id: RequestId, governed: GovernedRequest, decision: { code: string; message: string; data?: Record<string, unknown> }): void {
-    this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data: { code: decision.code, server: this.server, method: governed.method, target: governed.target, ...decision.data } } });
+  #refuse(id: RequestId, governed: GovernedRequest, decision: { code: string; message: string; data?: Record<string, unknown>; ask?: AskPerson }): void {
+    const data = { code: decision.code, server: this.server, method: governed.method, target: governed.target, ...decision.data };
+    if (decision.ask && this.#takesUrlElicitation) {
+      const { ask } = decision;
+      const elicitation = { mode: 'url', elicitationId: this.#watch(ask), url: ask.url, message: ask.message };
+      this.channel.send({ jsonrpc: '2.0', id, error: { code: URL_ELICITATION_REQUIRED, message: decision.message, data: { elicitations: [elicitation], ...data } } });
+      ask.record('sent');
+      return;
+    }
+    this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data } });
+  }
+
+  /** The elicitation id of a refusal's approval, watched until it is decided; then the client is told the elicitation is complete. */
+  #watch(ask: AskPerson): string {
+    const known = this.#watched.get(ask.approval);
+    if (known) return known.elicitationId;
+    const watched = { elicitationId: randomUUID(), controller: new AbortController() };
+    this.#watched.set(ask.approval, watched);
+    void ask.decided(watched.controller.signal).catch(() => false).then((decided) => {
+      this.#watched.delete(ask.approval);
+      if (decided && !this.#closed) this.channel.send({ jsonrpc: '2.0', method: 'notifications/elicitation/complete', params: { elicitationId: watched.elicitationId } });
+    });
+    return watched.elicitationId;
   }
 
   /**
