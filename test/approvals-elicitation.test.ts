@@ -182,7 +182,11 @@ describe('URL-mode elicitation of an approval', () => {
     await alice.click('button[value=approve]');
     assert.match(await alice.locator('[role=alert]').innerText(), /alice may not decide/);
     assert.equal(await alice.locator('.state').getAttribute('data-state'), 'pending');
-    await bob.goto(second.page);
+    // bob finds it among the approvals waiting for him, the one he may decide, and decides it from there.
+    await bob.goto(`${h.url}/approve`);
+    assert.deepEqual(await bob.locator('#waiting tbody tr td:first-child').allInnerTexts(), ['everything/echo']);
+    await bob.click('#waiting a');
+    assert.equal(bob.url(), second.page);
     await bob.click('button[value=approve]');
     assert.equal(await waiting, 'Echo: for finance');
     assert.equal(asked.length, 1, 'alice was not asked about a call only finance may decide');

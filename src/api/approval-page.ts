@@ -11,10 +11,11 @@
 // deactivated person, is signed out). A decision's form carries a token derived from
 // that sign-in and is refused from another origin.
 //
+//   GET  /approve                 the approvals waiting that the person may see (or the sign-in form)
 //   GET  /approve/{id}            the approval, with Approve/Deny when it is pending (or the sign-in form)
-//   POST /approve/{id}/sign-in    token=… → sets the sign-in, back to the page
+//   POST /approve[/{id}]/sign-in  token=… → sets the sign-in, back to the page
 //   POST /approve/{id}/decide     decision=approve|deny, for=, note=, csrf= → back to the page
-//   POST /approve/{id}/sign-out   clears the sign-in
+//   POST /approve[/{id}]/sign-out clears the sign-in
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { App } from '../app.ts';
@@ -37,8 +38,9 @@ export function approvalPageRoutes(app: App): RouteDef[] {
   const secure = app.config.publicUrl.startsWith('https:');
   const origin = new URL(app.config.publicUrl).origin;
   const sameOrigin = (req: IncomingMessage) => refuseOtherOrigins(req, origin, secure);
-  const pageOf = (id: string) => `${PATH}/${encodeURIComponent(id)}`;
-  const back = (id: string, headers: Record<string, string> = {}): Reply => ({ status: 303, headers: { location: pageOf(id), ...headers } });
+  /** The page of one approval, or (null) the list of those waiting. */
+  const pageOf = (id: string | null) => (id === null ? PATH : `${PATH}/${encodeURIComponent(id)}`);
+  const back = (id: string | null, headers: Record<string, string> = {}): Reply => ({ status: 303, headers: { location: pageOf(id), ...headers } });
   const cookie = (value: string, clear = false) => `${COOKIE}=${value}; Path=${PATH}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}${clear ? '; Max-Age=0' : ''}`;
 
   /** The person signed in by the cookie, or null (none, or no longer valid). */
@@ -71,73 +73,81 @@ export function approvalPageRoutes(app: App): RouteDef[] {
     return pageReply(`Approval ${approval.id}`, html`${body}${signOut(id, who.caller)}`, problem === null ? 200 : 403);
   }
 
-  const signOut = (id: string, caller: Person) => html`<form method="post" action="${pageOf(id)}/sign-out"><p>Signed in as <strong>${caller.person.id}</strong>. <button type="submit">Sign out</button></p></form>`;
+  /** The approvals waiting for a decision that this person may see (those they may decide, or started), soonest to expire first. */
+  async function waiting(who: { caller: Person }, now: number): Promise<Reply> {
+    const pending = (await app.approvals.list(who.caller, { state: 'pending' }, now)).sort((a, b) => a.expiresAt - b.expiresAt);
+    const rows = pending.map((a) => html`<tr><td><a href="${pageOf(a.id)}">${a.binding.method === 'http/request' ? a.binding.target : `${a.binding.server}/${a.binding.target}`}</a></td><td><code>${a.binding.agent}</code></td><td>${a.initiator}</td><td>${new Date(a.expiresAt * 1000).toISOString()}</td></tr>`);
+    return pageReply('Approvals waiting', html`<h1>Approvals waiting</h1>
+${pending.length === 0 ? html`<p id="none">Nothing is waiting for ${who.caller.person.id}.</p>` : html`<table id="waiting"><thead><tr><th>Call</th><th>Agent</th><th>For</th><th>Expires</th></tr></thead><tbody>${rows}</tbody></table>`}
+${signOut(null, who.caller)}`);
+  }
 
+  const signOut = (id: string | null, caller: Person) => html`<form method="post" action="${pageOf(id)}/sign-out"><p>Signed in as <strong>${caller.person.id}</strong>. <button type="submit">Sign out</button></p></form>`;
+
+  const view = async (id: string | null, { req, now }: RequestContext): Promise<Reply> => {
+    const who = await signedIn(req, now);
+    if (!who) return signInPage(id, null);
+    return id === null ? waiting(who, now) : show(id, who, now);
+  };
+
+  const signIn = async (id: string | null, { req, now }: RequestContext): Promise<Reply> => {
+    sameOrigin(req);
+    const token = (await readForm(req, 'problem')).get('token')?.trim() ?? '';
+    if (!TOKEN.test(token)) return signInPage(id, 'Paste a whole token: it has no spaces or line breaks.', 401);
+    let caller: Caller;
+    try {
+      caller = await authenticateBearer(app, token, now);
+    } catch (error) {
+      return signInPage(id, `That token was refused: ${(error as Error).message}.`, 401);
+    }
+    if (caller.kind !== 'person') return signInPage(id, 'Sign in as a person. The admin credential can deny approvals from the command line, but it is nobody in particular and never approves.', 403);
+    return back(id, { 'set-cookie': cookie(token) });
+  };
+
+  const signOutOf = async (id: string | null, { req }: RequestContext): Promise<Reply> => {
+    sameOrigin(req);
+    req.resume();
+    return back(id, { 'set-cookie': cookie('', true) });
+  };
+
+  const decide = async (id: string, { req, now }: RequestContext): Promise<Reply> => {
+    sameOrigin(req);
+    const form = await readForm(req, 'problem');
+    const who = await signedIn(req, now);
+    if (!who) return signInPage(id, 'Your sign-in has ended: sign in again to decide.', 401);
+    if (!sameText(form.get('csrf') ?? '', csrfFor(who.token, id))) throw forbidden('form_expired', 'this form was not made for your sign-in: open the approval again and decide there');
+    const note = form.get('note')?.trim() || undefined;
+    try {
+      if (form.get('decision') === 'approve') {
+        const minutes = Number(form.get('for') ?? '0');
+        await app.approvals.approve(who.caller, id, { forSeconds: Number.isInteger(minutes) && minutes > 0 ? minutes * 60 : undefined, note }, now);
+      } else if (form.get('decision') === 'deny') {
+        await app.approvals.deny(who.caller, id, { note }, now);
+      } else {
+        return show(id, who, now, 'Choose Approve or Deny.');
+      }
+    } catch (error) {
+      if (!(error instanceof MandateError) || error.status === 404 || error.status >= 500) throw error;
+      return show(id, who, now, error.message);
+    }
+    return back(id);
+  };
+
+  const idOf = (ctx: RequestContext) => ctx.params.id as string;
+  const page = (method: 'GET' | 'POST', path: string, handle: (ctx: RequestContext) => Promise<Reply>): RouteDef => ({ method, path, errorStyle: 'problem', handle: guarded(handle) });
   return [
-    {
-      method: 'GET', path: `${PATH}/{id}`, errorStyle: 'problem',
-      handle: guarded(async ({ req, params, now }) => {
-        const id = params.id as string;
-        const who = await signedIn(req, now);
-        return who ? show(id, who, now) : signInPage(id, null);
-      }),
-    },
-    {
-      method: 'POST', path: `${PATH}/{id}/sign-in`, errorStyle: 'problem',
-      handle: guarded(async ({ req, params, now }) => {
-        const id = params.id as string;
-        sameOrigin(req);
-        const token = (await readForm(req, 'problem')).get('token')?.trim() ?? '';
-        if (!TOKEN.test(token)) return signInPage(id, 'Paste a whole token: it has no spaces or line breaks.', 401);
-        let caller: Caller;
-        try {
-          caller = await authenticateBearer(app, token, now);
-        } catch (error) {
-          return signInPage(id, `That token was refused: ${(error as Error).message}.`, 401);
-        }
-        if (caller.kind !== 'person') return signInPage(id, 'Sign in as a person. The admin credential can deny approvals from the command line, but it is nobody in particular and never approves.', 403);
-        return back(id, { 'set-cookie': cookie(token) });
-      }),
-    },
-    {
-      method: 'POST', path: `${PATH}/{id}/decide`, errorStyle: 'problem',
-      handle: guarded(async ({ req, params, now }) => {
-        const id = params.id as string;
-        sameOrigin(req);
-        const form = await readForm(req, 'problem');
-        const who = await signedIn(req, now);
-        if (!who) return signInPage(id, 'Your sign-in has ended: sign in again to decide.', 401);
-        if (!sameText(form.get('csrf') ?? '', csrfFor(who.token, id))) throw forbidden('form_expired', 'this form was not made for your sign-in: open the approval again and decide there');
-        const note = form.get('note')?.trim() || undefined;
-        try {
-          if (form.get('decision') === 'approve') {
-            const minutes = Number(form.get('for') ?? '0');
-            await app.approvals.approve(who.caller, id, { forSeconds: Number.isInteger(minutes) && minutes > 0 ? minutes * 60 : undefined, note }, now);
-          } else if (form.get('decision') === 'deny') {
-            await app.approvals.deny(who.caller, id, { note }, now);
-          } else {
-            return show(id, who, now, 'Choose Approve or Deny.');
-          }
-        } catch (error) {
-          if (!(error instanceof MandateError) || error.status === 404 || error.status >= 500) throw error;
-          return show(id, who, now, error.message);
-        }
-        return back(id);
-      }),
-    },
-    {
-      method: 'POST', path: `${PATH}/{id}/sign-out`, errorStyle: 'problem',
-      handle: guarded(async ({ req, params }) => {
-        sameOrigin(req);
-        req.resume();
-        return back(params.id as string, { 'set-cookie': cookie('', true) });
-      }),
-    },
+    page('GET', PATH, (ctx) => view(null, ctx)),
+    page('POST', `${PATH}/sign-in`, (ctx) => signIn(null, ctx)),
+    page('POST', `${PATH}/sign-out`, (ctx) => signOutOf(null, ctx)),
+    page('GET', `${PATH}/{id}`, (ctx) => view(idOf(ctx), ctx)),
+    page('POST', `${PATH}/{id}/sign-in`, (ctx) => signIn(idOf(ctx), ctx)),
+    page('POST', `${PATH}/{id}/decide`, (ctx) => decide(idOf(ctx), ctx)),
+    page('POST', `${PATH}/{id}/sign-out`, (ctx) => signOutOf(idOf(ctx), ctx)),
   ];
 
-  function signInPage(id: string, problem: string | null, status = 200): Reply {
-    return pageReply('Sign in to decide', html`<h1>Sign in to decide approval ${id}</h1>
-<p>An agent is waiting for a person's yes or no. Sign in as yourself to see what it asks and to decide.</p>
+  function signInPage(id: string | null, problem: string | null, status = 200): Reply {
+    return pageReply('Sign in to decide', html`<h1>${id === null ? 'Sign in to see the approvals waiting for you' : html`Sign in to decide approval ${id}`}</h1>
+<p>${id === null ? 'Agents may be waiting for your yes or no.' : 'An agent is waiting for a person\'s yes or no.'} Sign in as yourself to see what they ask and to decide.</p>
 ${problem === null ? '' : html`<p class="error" role="alert">${problem}</p>`}
 <form method="post" action="${pageOf(id)}/sign-in">
 <label>Person token <input type="password" name="token" autocomplete="off" required></label>
