@@ -32,12 +32,13 @@ export const setupCommands: Command[] = [
         app.mandates.expire(nowSeconds()).catch((error: unknown) => console.error('mandate: expiry sweep failed:', (error as Error).message));
       }, EXPIRY_SWEEP_MS);
       sweeper.unref();
-      ctx.out.record({ url: running.url, issuer: config.publicUrl, data_dir: config.dataDir, store: app.store.kind }, [
+      ctx.out.record({ url: running.url, issuer: config.publicUrl, data_dir: config.dataDir, store: app.store.kind, approvals: `${config.publicUrl}/approve` }, [
         ['Mandate', `listening on ${running.url}`],
         ['issuer', config.publicUrl],
         ['data dir', config.dataDir],
         ['store', app.store.kind],
         ['openapi', `${running.url}/api/v1/openapi.json`],
+        ['approvals', `${config.publicUrl}/approve`],
       ]);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
