@@ -108,7 +108,7 @@ export async function createApp(config: Config): Promise<App> {
     const replay = new ReplayCache();
     const audit = new AuditLog(store, { maxDelayMs: config.auditCommitDelayMs });
     const approvals = new Approvals(store, audit, {
-      publicUrl: config.publicUrl, window: config.approvalWindow, ttl: config.approvalTtl, maxRepeat: config.approvalMaxRepeat, maxUses: config.approvalMaxUses,
+      publicUrl: config.publicUrl, window: config.approvalWindow, ttl: config.approvalTtl, maxRepeat: config.approvalMaxRepeat, maxUses: config.approvalMaxUses, denialQuiet: config.approvalDenialQuiet,
       webhook: config.approvalWebhookUrl && config.approvalWebhookSecret ? { url: config.approvalWebhookUrl, secret: config.approvalWebhookSecret, backoffMs: config.approvalWebhookBackoffMs } : null,
     });
     approvals.startSweeper(APPROVAL_SWEEP_MS);

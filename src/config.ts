@@ -44,6 +44,8 @@ export interface Config {
   approvalMaxUses: number;
   /** How long the gateway holds a call that needs approval before answering with the approval's id and URL. */
   approvalWait: number;
+  /** After a denial, how long the same call is refused at once instead of asking again (0: it asks again at once). */
+  approvalDenialQuiet: number;
   /** Where approval notifications are POSTed (Standard Webhooks), or null: none. */
   approvalWebhookUrl: string | null;
   /** The webhook's signing secret, `whsec_<base64>`; required with the URL. */
@@ -93,10 +95,11 @@ export const DEFAULTS = {
   approvalMaxRepeat: 60 * 60,
   approvalMaxUses: 100,
   approvalWait: 60,
+  approvalDenialQuiet: 15 * 60,
   approvalWebhookBackoffMs: 1000,
 } as const;
 
-type ApprovalConfig = Pick<Config, 'approvalWindow' | 'approvalTtl' | 'approvalMaxRepeat' | 'approvalMaxUses' | 'approvalWait' | 'approvalWebhookUrl' | 'approvalWebhookSecret' | 'approvalWebhookBackoffMs'>;
+type ApprovalConfig = Pick<Config, 'approvalWindow' | 'approvalTtl' | 'approvalMaxRepeat' | 'approvalMaxUses' | 'approvalWait' | 'approvalDenialQuiet' | 'approvalWebhookUrl' | 'approvalWebhookSecret' | 'approvalWebhookBackoffMs'>;
 
 /** A Standard Webhooks secret: `whsec_` and 24 to 64 random bytes in base64. */
 const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
@@ -121,6 +124,7 @@ function approvalConfig(env: NodeJS.ProcessEnv, overrides: Partial<Config>): App
     approvalMaxRepeat: duration('MANDATE_APPROVAL_MAX_REPEAT', overrides.approvalMaxRepeat, DEFAULTS.approvalMaxRepeat),
     approvalMaxUses: overrides.approvalMaxUses ?? wholeNumber(env, 'MANDATE_APPROVAL_MAX_USES', DEFAULTS.approvalMaxUses, 1, 1_000_000),
     approvalWait: overrides.approvalWait ?? (env.MANDATE_APPROVAL_WAIT ? parseDuration(env.MANDATE_APPROVAL_WAIT) : DEFAULTS.approvalWait),
+    approvalDenialQuiet: overrides.approvalDenialQuiet ?? (env.MANDATE_APPROVAL_DENIAL_QUIET ? parseDuration(env.MANDATE_APPROVAL_DENIAL_QUIET) : DEFAULTS.approvalDenialQuiet),
     approvalWebhookUrl: url,
     approvalWebhookSecret: secret,
     approvalWebhookBackoffMs: overrides.approvalWebhookBackoffMs ?? DEFAULTS.approvalWebhookBackoffMs,

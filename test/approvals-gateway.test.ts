@@ -27,7 +27,7 @@ when { resource.server == "everything" && resource.name == "get-sum" };
 
 interface Agent { id: string; spiffeId: string; key: AgentKey }
 interface Event { seq: number; kind: string; method: string | null; decision: string | null; reason: string | null; approval?: string; tool: string | null }
-interface Refusal { code: number; data?: { code?: string; approval?: string; url?: string; approvers?: string[][]; policies?: string[] } }
+interface Refusal { code: number; message?: string; data?: { code?: string; approval?: string; url?: string; approvers?: string[][]; policies?: string[] } }
 
 let h: Harness;
 const tokens: Record<string, string> = {};
@@ -111,7 +111,7 @@ async function preview(harness: Harness, agent: Agent, task: string, server: str
 }
 
 before(async () => {
-  h = await startMandate({ approvalWait: 0, approvalWindow: WINDOW_SECONDS });
+  h = await startMandate({ approvalWait: 0, approvalWindow: WINDOW_SECONDS, approvalDenialQuiet: WINDOW_SECONDS });
   await setUp(h);
 });
 after(() => h.close());
@@ -148,7 +148,7 @@ describe('a call that needs approval', () => {
   });
 
   it('is not lifted by someone the policy does not name, nor by a denied or lapsed approval', async () => {
-    const { clients } = await connected(h, ['everything/get-sum']);
+    const { clients, mandate } = await connected(h, ['everything/get-sum']);
     const client = clients.everything as Client;
     const id = String(refused(await call(client, 'get-sum', { a: 5, b: 5 }), 'approval_required').data?.approval);
     const outsider = await decide(h, id, 'approve', 'bob');
@@ -159,13 +159,17 @@ describe('a call that needs approval', () => {
 
     assert.equal((await decide(h, id, 'deny', 'carol', { note: 'not this quarter' })).status, 200);
     assert.equal((await decide(h, id, 'approve', 'carol')).status, 409, 'a denial is final');
-    const after = refused(await call(client, 'get-sum', { a: 5, b: 5 }), 'approval_required');
-    assert.notEqual(after.data?.approval, id, 'a denied approval is never used: the call asks anew');
+    const quiet = refused(await call(client, 'get-sum', { a: 5, b: 5 }), 'approval_denied');
+    assert.equal(quiet.data?.approval, id, 'refused at once with the denial, which is never used');
+    assert.match(quiet.message ?? '', /was denied by person carol \(not this quarter\)/);
+    assert.deepEqual((await h.api('GET', `/api/v1/approvals?mandate=${mandate}&state=pending`)).body.approvals, [], 'nobody is asked again');
 
-    const lapsing = String(after.data?.approval);
+    const lapsing = String(refused(await call(client, 'get-sum', { a: 5, b: 6 }), 'approval_required').data?.approval);
     assert.equal((await decide(h, lapsing, 'approve', 'carol')).status, 200);
     await new Promise((resolve) => setTimeout(resolve, (WINDOW_SECONDS + 1) * 1000));
-    assert.notEqual(refused(await call(client, 'get-sum', { a: 5, b: 5 }), 'approval_required').data?.approval, lapsing, 'past its window');
+    assert.notEqual(refused(await call(client, 'get-sum', { a: 5, b: 6 }), 'approval_required').data?.approval, lapsing, 'past its window');
+    const anew = refused(await call(client, 'get-sum', { a: 5, b: 5 }), 'approval_required');
+    assert.notEqual(anew.data?.approval, id, 'once the quiet after the denial is over, the call asks anew');
   });
 
   it('passes identical calls for the period approved, up to the uses approved', async () => {

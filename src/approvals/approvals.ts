@@ -5,6 +5,8 @@
 //   request({ binding, initiator, approvers, policies, preview }, now) → { approval, created }
 //       The pending approval of that exact action (its digest over the binding), or a
 //       new one: recorded (`approval/request`) and notified (webhook `approval.requested`).
+//       Within the quiet period after a denial of that action, that denied approval
+//       instead: nobody is asked again (quietUntil(approval) says until when).
 //       Call consume first: an approved approval is not "pending" and is not returned here.
 //   consume(digest, now) → Approval | null
 //       Takes one use of an approved approval of that digest, within its window (or its
@@ -73,6 +75,8 @@ export interface ApprovalsOptions {
   maxRepeat: number;
   /** The cap of `maxUses`. */
   maxUses: number;
+  /** After a denial, how long `request` answers with that denial instead of asking again (seconds; 0 or absent: it asks again). */
+  denialQuiet?: number;
   webhook?: { url: string; secret: string; backoffMs: number } | null;
 }
 
@@ -123,6 +127,8 @@ export class Approvals {
     const digest = actionDigest(binding);
     const pending = await this.#store.findPendingApproval(digest, now);
     if (pending) return { approval: pending, created: false };
+    const denied = await this.#recentDenial(digest, binding.mandateId, now);
+    if (denied) return { approval: denied, created: false };
     const approval: Approval = {
       id: newId(APPROVAL_ID_PREFIX), digest, binding, initiator: input.initiator, approvers: input.approvers.map((list) => [...list]), policies: [...input.policies],
       preview: redactedCopy(input.preview ?? null).value, state: 'pending', createdAt: now, expiresAt: now + this.#options.ttl, decidedAt: null, decidedBy: null,
@@ -142,6 +148,18 @@ export class Approvals {
     await this.#record('approval/request', approval, { caller: `agent ${binding.agent}`, person: approval.initiator, arguments: approval.preview });
     this.#notify('approval.requested', approval);
     return { approval, created: true };
+  }
+
+  /** Until when a denial keeps the same action from being asked again (its decision time plus the quiet period). */
+  quietUntil(approval: Approval): number {
+    return (approval.decidedAt ?? approval.createdAt) + (this.#options.denialQuiet ?? 0);
+  }
+
+  /** A denial of this exact action within the quiet period: asking again would only ask the same people the same thing. */
+  async #recentDenial(digest: string, mandateId: string, now: number): Promise<Approval | null> {
+    if (!this.#options.denialQuiet) return null;
+    const denied = await this.#store.listApprovals({ mandateId, state: 'denied', limit: 100 });
+    return denied.find((a) => a.digest === digest && this.quietUntil(a) > now) ?? null;
   }
 
   async consume(digest: string, now: number): Promise<Approval | null> {

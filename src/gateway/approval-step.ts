@@ -30,7 +30,10 @@ export async function useApproval(approvals: Approvals, engine: PolicyEngine, as
   return { allowed: false, approval: held, message: `denied: approval ${held.id} no longer suffices: ${why}` };
 }
 
-/** The approval asked for, and the refusal that tells the agent about it. */
+/** The refusal of a request whose approval was denied. */
+export const APPROVAL_DENIED = 'approval_denied';
+
+/** The approval asked for (pending; or denied a moment ago), and the refusal that tells the agent about it. */
 export interface ApprovalAsked {
   approval: Approval;
   refusal: { allow: false; code: string; message: string; data: Record<string, unknown> };
@@ -45,6 +48,18 @@ export async function askApproval(approvals: Approvals, binding: ActionBinding, 
   const { approval } = await approvals.request({ binding, initiator, approvers: need.approvers, policies: need.policies, preview }, now);
   const url = approvals.url(approval.id);
   const page = approvals.page(approval.id);
+  if (approval.state === 'denied') {
+    // Denied a moment ago: refused again at once, nobody asked again until the quiet period ends.
+    const until = new Date(approvals.quietUntil(approval) * 1000).toISOString();
+    return {
+      approval,
+      refusal: {
+        allow: false, code: APPROVAL_DENIED,
+        message: `denied: ${what} was denied${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.note ? ` (${approval.note})` : ''} (approval ${approval.id}); exactly this ${noun} is refused without asking again until ${until}`,
+        data: { approval: approval.id, url, page, policies: need.policies, retry_after: until },
+      },
+    };
+  }
   const who = await approvals.describeApprovers(approval);
   return {
     approval,

@@ -22,7 +22,7 @@ import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep, type TaskFlow 
 import type { Approvals, ElicitationStep } from '../approvals/approvals.ts';
 import { actionDigest, type Approval } from '../approvals/types.ts';
 import { APPROVAL_REQUIRED, decideWithApprovals } from '../policy/approval-decision.ts';
-import { askApproval, useApproval, type ApprovalAsked } from './approval-step.ts';
+import { APPROVAL_DENIED, askApproval, useApproval, type ApprovalAsked } from './approval-step.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
@@ -376,8 +376,9 @@ export class Gateway {
       const wait = this.#options.approvalWaitSeconds ?? 0;
       const approvals = this.#options.approvals;
       // The person whose task it is may be at the agent's MCP client: when they may decide, they are asked there too.
-      const ask = mayHold && approvals ? await this.#askPerson(approvals, approvalAsked.approval, server, request) : null;
-      if (!mayHold || wait <= 0 || !approvals) {
+      const pending = approvalAsked.approval.state === 'pending';
+      const ask = pending && mayHold && approvals ? await this.#askPerson(approvals, approvalAsked.approval, server, request) : null;
+      if (!pending || !mayHold || wait <= 0 || !approvals) {
         await refuse(approvalAsked.refusal);
         return ask ? { ...approvalAsked.refusal, ask } : approvalAsked.refusal;
       }
@@ -388,7 +389,7 @@ export class Gateway {
           const settled = await approvals.waitForDecision(approvalAsked.approval.id, wait * 1000, signal);
           if (settled.state === 'approved' && !signal.aborted) return this.#decideRequest(server, request, credentials, false);
           const final = settled.state === 'denied'
-            ? { allow: false as const, code: 'approval_denied', message: `denied: approval ${settled.id} was denied${settled.decidedBy ? ` by ${settled.decidedBy}` : ''}${settled.note ? ` (${settled.note})` : ''}`, data: approvalAsked.refusal.data }
+            ? { allow: false as const, code: APPROVAL_DENIED, message: `denied: approval ${settled.id} was denied${settled.decidedBy ? ` by ${settled.decidedBy}` : ''}${settled.note ? ` (${settled.note})` : ''}`, data: approvalAsked.refusal.data }
             : approvalAsked.refusal;
           await refuse(final);
           return final;

@@ -260,7 +260,7 @@ export class HttpProxy {
     // What the person deciding sees: the query (redacted when it is recorded) and the body's size and type, never its bytes.
     const preview = { query: request.args, body: { bytes: body.length, content_type: contentType } };
     const { approval, refusal } = await askApproval(approvals, binding, caller.person, need, preview, now, `${request.method} ${redactText(request.path.slice(0, 2048)).text} on ${server.name}`, 'request');
-    return deny(APPROVAL_REQUIRED, refusal.message, 403, { approval: approval.id }, refusal.data);
+    return deny(refusal.code, refusal.message, 403, { approval: approval.id }, refusal.data);
   }
 
   /** Records a refusal decided before Cedar (a method or path that cannot be decided on) and throws it. */
