@@ -212,10 +212,15 @@ describe('the preview', () => {
     assert.deepEqual((await h.api('GET', `/api/v1/approvals?mandate=${mandate}`)).body.approvals, [], 'a preview asks nobody');
     const client = await connectToGateway(`${h.url}/mcp/everything`, task, agent.key, 'approvals');
     const id = String(refused(await call(client, 'get-sum', { a: 7, b: 8 }), 'approval_required').data?.approval);
-    assert.deepEqual((await preview(h, agent, task, 'everything', { name: 'get-sum', arguments: { a: 7, b: 8 } })).approval, { id, state: 'pending', url: `${h.url}/api/v1/approvals/${id}` });
+    assert.deepEqual((await preview(h, agent, task, 'everything', { name: 'get-sum', arguments: { a: 7, b: 8 } })).approval, { id, state: 'pending', url: `${h.url}/api/v1/approvals/${id}`, page: `${h.url}/approve/${id}` });
     assert.equal((await decide(h, id, 'approve', 'carol')).status, 200);
     assert.equal(((await preview(h, agent, task, 'everything', { name: 'get-sum', arguments: { a: 7, b: 8 } })).approval as { state: string }).state, 'approved');
     assert.equal(await call(client, 'get-sum', { a: 7, b: 8 }), 'The sum of 7 and 8 is 15.', 'the preview did not use the approval');
+    const deniedId = String(refused(await call(client, 'get-sum', { a: 9, b: 9 }), 'approval_required').data?.approval);
+    assert.equal((await decide(h, deniedId, 'deny', 'carol')).status, 200);
+    const denied = await preview(h, agent, task, 'everything', { name: 'get-sum', arguments: { a: 9, b: 9 } });
+    assert.deepEqual([denied.decision, denied.code, (denied.approval as { id: string }).id], ['deny', 'approval_denied', deniedId], 'a denial standing is told in advance');
+    assert.equal(refused(await call(client, 'get-sum', { a: 9, b: 9 }), 'approval_denied').data?.approval, deniedId, 'as the call then is');
     const noToken = await fetch(`${h.url}/mcp/everything/preview`, { method: 'POST', body: '{}' });
     assert.equal(noToken.status, 401);
   });

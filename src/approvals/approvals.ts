@@ -294,9 +294,13 @@ export class Approvals {
     await this.#webhook?.idle();
   }
 
-  /** The approval of exactly this action as it stands, changing nothing: one that could be used now, else the one waiting for a decision; null: none. */
-  async standing(digest: string, now: number): Promise<Approval | null> {
-    return (await this.#store.findUsableApproval(digest, now)) ?? this.#store.findPendingApproval(digest, now);
+  /**
+   * The approval of exactly this action as it stands, changing nothing: one that could
+   * be used now, else the one waiting for a decision, else a denial still in its quiet
+   * period (`mandateId`: the binding's); null: none.
+   */
+  async standing(digest: string, mandateId: string, now: number): Promise<Approval | null> {
+    return (await this.#store.findUsableApproval(digest, now)) ?? (await this.#store.findPendingApproval(digest, now)) ?? this.#recentDenial(digest, mandateId, now);
   }
 
   /**

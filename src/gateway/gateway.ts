@@ -238,11 +238,15 @@ export class Gateway {
       const refused = denial(server, request, answer);
       return sendJson(res, 200, { decision: 'deny', code: refused.code, reason: refused.message, ...shown });
     }
-    // An approval of exactly this call, as it stands: waiting for a person, or given and usable.
-    const known = await this.#options.approvals?.standing(actionDigest(this.#binding(server, request)), seconds) ?? null;
+    // An approval of exactly this call, as it stands: given and usable, waiting for a person, or denied a moment ago.
+    const approvals = this.#options.approvals;
+    const known = await approvals?.standing(actionDigest(this.#binding(server, request)), caller.mandateId, seconds) ?? null;
+    const approval = known && approvals ? { id: known.id, state: known.state, url: approvals.url(known.id), page: approvals.page(known.id) } : null;
+    if (known?.state === 'denied' && approvals) {
+      return sendJson(res, 200, { decision: 'deny', code: APPROVAL_DENIED, reason: `exactly this call was denied (approval ${known.id}) and is refused without asking again until ${new Date(approvals.quietUntil(known) * 1000).toISOString()}`, ...shown, policies: answer.needsApproval.policies, approval });
+    }
     return sendJson(res, 200, {
-      decision: 'needs-approval', code: APPROVAL_REQUIRED, approvers: answer.needsApproval.approvers, ...shown, policies: answer.needsApproval.policies,
-      approval: known ? { id: known.id, state: known.state, url: this.#options.approvals?.url(known.id) ?? null } : null,
+      decision: 'needs-approval', code: APPROVAL_REQUIRED, approvers: answer.needsApproval.approvers, ...shown, policies: answer.needsApproval.policies, approval,
     });
   }
 
