@@ -75,16 +75,40 @@ export async function init(config: Config, env: NodeJS.ProcessEnv = process.env)
       created.push('key-encryption key for credentials');
     }
 
-    const policyDir = join(dataDir, 'policies');
-    if (!(await exists(policyDir))) {
-      await mkdir(policyDir, { mode: 0o700 });
-      for (const file of (await readdir(DEFAULT_POLICIES)).filter((f) => f.endsWith('.cedar'))) {
-        await copyFile(new URL(file, DEFAULT_POLICIES), join(policyDir, file));
-      }
-      created.push('default policies');
-    }
+    const added = await installDefaultPolicies(join(dataDir, 'policies'));
+    if (added !== null) created.push(added);
     return { dataDir, created, adminTokenFile };
   } finally {
     await store.close();
   }
+}
+
+/** The default policy files installed so far, kept in the policy directory (not a .cedar file, so not a policy). */
+export const DEFAULT_POLICY_MANIFEST = '.mandate-defaults.json';
+
+/**
+ * Installs the default policies: all of them into a new policy directory, and into an
+ * existing one those that are new in this version (never one already installed once,
+ * so a default removed on purpose stays removed, and never over a file of that name).
+ * The manifest records what was installed. A directory from before the manifest gets
+ * the defaults it lacks once. Says what it added, or null.
+ */
+async function installDefaultPolicies(policyDir: string): Promise<string | null> {
+  const fresh = !(await exists(policyDir));
+  if (fresh) await mkdir(policyDir, { mode: 0o700 });
+  const manifestFile = join(policyDir, DEFAULT_POLICY_MANIFEST);
+  const installed = new Set<string>(await exists(manifestFile) ? JSON.parse(await readFile(manifestFile, 'utf8')).installed : []);
+  const defaults = (await readdir(DEFAULT_POLICIES)).filter((f) => f.endsWith('.cedar')).sort();
+  const added: string[] = [];
+  for (const file of defaults) {
+    if (installed.has(file)) continue;
+    installed.add(file);
+    if (await exists(join(policyDir, file))) continue;
+    await copyFile(new URL(file, DEFAULT_POLICIES), join(policyDir, file));
+    added.push(file);
+  }
+  const manifest = `${JSON.stringify({ installed: [...installed].sort() }, null, 2)}\n`;
+  if (!(await exists(manifestFile)) || (await readFile(manifestFile, 'utf8')) !== manifest) await writeFile(manifestFile, manifest, { mode: 0o600 });
+  if (fresh) return 'default policies';
+  return added.length > 0 ? `default policies new in this version (${added.join(', ')})` : null;
 }
