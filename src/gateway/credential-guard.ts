@@ -7,7 +7,7 @@
 import type { InjectedSecrets } from '../credentials/injected-secrets.ts';
 import { GATEWAY_DENIED } from './session.ts';
 import { isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
-import type { UpstreamConnection } from './upstream.ts';
+import type { CloseOptions, UpstreamConnection } from './upstream.ts';
 
 export const REPLY_CARRIES_CREDENTIAL = 'reply_carries_credential';
 
@@ -51,8 +51,8 @@ class GuardedUpstream implements UpstreamConnection {
     return this.#inner.send(message);
   }
 
-  close(): Promise<void> {
-    return this.#inner.close();
+  close(options?: CloseOptions): Promise<void> {
+    return this.#inner.close(options);
   }
 }
 

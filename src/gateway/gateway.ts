@@ -172,7 +172,7 @@ export class Gateway {
       const owner = this.#owners.get(session);
       return owner !== undefined && matches(owner) ? [{ session, owner }] : [];
     });
-    await Promise.all(ended.map(({ session, owner }) => session.close(ending.message(owner))));
+    await Promise.all(ended.map(({ session, owner }) => session.close(ending.message(owner), { now: true })));
     return ended.length;
   }
 
@@ -358,7 +358,7 @@ export class Gateway {
     this.#sessions.set(session.sessionId, session);
     const ended = this.#endedSince(revision, owner);
     if (ended) {
-      await session.close(ended.message);
+      await session.close(ended.message, { now: true });
       return { refused: { ...ended, rpcCode: GATEWAY_DENIED } };
     }
     return session;

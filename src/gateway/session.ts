@@ -16,7 +16,7 @@ import type { Agent } from '../store/types.ts';
 import { REPLY_CARRIES_CREDENTIAL, withheldByGuard } from './credential-guard.ts';
 import { REPLY_CARRIES_SECRET, secretsInReply, withholds } from './reply-secrets.ts';
 import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
-import type { UpstreamConnection } from './upstream.ts';
+import type { CloseOptions, UpstreamConnection } from './upstream.ts';
 
 /** Who is on the other end of a request, as the gateway authenticated it. */
 export interface CallerContext {
@@ -165,14 +165,15 @@ export class GatewaySession {
   /** When the agent last sent something (performance.now()). */
   lastActive = performance.now();
 
-  async close(reason?: string): Promise<void> {
+  /** Ends the session; `now`: its authority ended, so its upstream is stopped at once (see UpstreamConnection.close). */
+  async close(reason?: string, options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const held of this.#held.values()) held.abort();
     for (const watched of this.#watched.values()) watched.controller.abort();
     this.#hooks.onClose(this);
     this.channel.close(reason);
-    await this.#upstream.close().catch(() => undefined);
+    await this.#upstream.close(options).catch(() => undefined);
   }
 
   /** The messages of one POST from the agent, authenticated as `caller`. */

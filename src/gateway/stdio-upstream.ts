@@ -104,11 +104,11 @@ export class StdioUpstream implements UpstreamConnection {
     this.#write(message);
   }
 
-  async close(): Promise<void> {
+  async close(options: { now?: boolean } = {}): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     const child = this.#child;
-    if (child) await stop(child, this.#options.graceMs);
+    if (child) await stop(child, this.#options.graceMs, options.now ?? false);
     this.onclose?.();
   }
 
@@ -243,12 +243,13 @@ export class StdioUpstream implements UpstreamConnection {
 }
 
 /** Ends a child the way MCP asks: close stdin, then SIGTERM, then SIGKILL. */
-async function stop(child: ChildProcess, graceMs: number): Promise<void> {
+/** Stops a child as the MCP stdio transport says: input closed, then SIGTERM, then SIGKILL, each after the grace period; `now`: SIGTERM at once. */
+async function stop(child: ChildProcess, graceMs: number, now: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
   child.stdin?.end();
-  if (await within(graceMs)) return;
+  if (!now && await within(graceMs)) return;
   child.kill('SIGTERM');
   if (await within(graceMs)) return;
   child.kill('SIGKILL');

@@ -10,12 +10,21 @@ import { HttpUpstream } from './http-upstream.ts';
 import { StdioUpstream, type SupervisionOptions } from './stdio-upstream.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
 
+export interface CloseOptions {
+  now?: boolean;
+}
+
 /** One session's connection to its upstream server. */
 export interface UpstreamConnection {
   start(): Promise<void>;
   /** Sends one message; rejects when the upstream cannot take it. */
   send(message: JsonRpcMessage): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Ends the connection. `now`: the authority it ran with has ended, so a process is
+   * stopped at once (SIGTERM, then SIGKILL after the grace period) rather than given
+   * time to finish on its own.
+   */
+  close(options?: CloseOptions): Promise<void>;
   /** A message from the upstream, with the client request it belongs to when the transport says so. */
   onmessage?: (message: JsonRpcMessage, relatedRequestId?: RequestId) => void;
   /** The connection has ended for good. */
