@@ -216,6 +216,10 @@ export class HttpUpstream implements UpstreamConnection {
    * true when they include the response to `related`.
    */
   #deliverText(text: string, related: RequestId | undefined, whole: boolean): boolean {
+    // An event without data carries no message: the priming event a server sends first
+    // on every answer stream so that it can be resumed (SEP-1699). Not parsed, since a
+    // failed JSON.parse builds a SyntaxError with its stack trace, once per call.
+    if (!whole && text === '') return false;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
