@@ -38,6 +38,8 @@ const MCP_PROXY = join(require.resolve('mcp-proxy/package.json'), '..', 'dist/bi
 
 const ROUNDS = 3;
 const SECONDS_PER_ROUND = 2;
+/** Unmeasured calls first, per target, until the processes are warm (JIT compiled, caches filled): the figures are of a gateway that has been running. */
+const WARM_UP_SECONDS = Number(process.env.MANDATE_BENCH_WARM_UP ?? 3);
 /** Concurrent clients per target (MANDATE_BENCH_CLIENTS overrides). */
 const CLIENTS = Number(process.env.MANDATE_BENCH_CLIENTS ?? 4);
 
@@ -159,7 +161,7 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
     const measured = cpuAvailable();
     const pidOf = (t: Target): number | null => (!measured ? null : t.startsWith('gateway') ? mandate.pid ?? null : t === 'mcp-proxy' ? proxy.pid ?? null : null);
 
-    for (const t of TARGETS) await drive(pools[t], 0.5, null); // warm-up: JIT, caches, upstream processes
+    for (const t of TARGETS) await drive(pools[t], WARM_UP_SECONDS, null); // warm-up: JIT, caches, upstream processes
     const rounds = Object.fromEntries(TARGETS.map((t) => [t, [] as Round[]])) as Record<Target, Round[]>;
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of TARGETS) rounds[t].push(await drive(pools[t], SECONDS_PER_ROUND, pidOf(t)));
@@ -187,7 +189,7 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
 export function printGateway(r: GatewayBenchResult): void {
   const t = r.targets;
   console.log('MCP tools/call (server-everything echo): gateway vs direct vs mcp-proxy, same SDK client, same run');
-  console.log(`  ${r.clients} concurrent clients, ${r.rounds} interleaved rounds of ${SECONDS_PER_ROUND} s; calls/s = median of rounds; latency over all calls`);
+  console.log(`  ${r.clients} concurrent clients, ${WARM_UP_SECONDS} s unmeasured warm-up per target, then ${r.rounds} interleaved rounds of ${SECONDS_PER_ROUND} s; calls/s = median of rounds; latency over all calls`);
   console.log('');
   const row = (label: string, x: TargetResult, base?: TargetResult) => console.log(
     `  ${label.padEnd(14)} ${fmt(x.callsPerSecond).padStart(7)} /s   p50 ${fmt(x.p50Ms, 2).padStart(6)} ms   p99 ${fmt(x.p99Ms, 2).padStart(6)} ms`
