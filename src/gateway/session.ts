@@ -8,7 +8,6 @@
 // are recorded with the result, and, when the gateway blocks such replies, the agent
 // gets a refusal instead. An answer carrying a credential Mandate injected never
 // reaches it (credential-guard.ts): its result is recorded as withheld.
-import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SecretKind } from '../audit/redact.ts';
 import { APPROVAL_REQUIRED } from '../policy/approval-decision.ts';
@@ -16,6 +15,7 @@ import type { Agent } from '../store/types.ts';
 import { REPLY_CARRIES_CREDENTIAL, withheldByGuard } from './credential-guard.ts';
 import { REPLY_CARRIES_SECRET, secretsInReply, withholds } from './reply-secrets.ts';
 import { DownstreamChannel, isRequest, isResponse, type JsonRpcMessage, type RequestId } from './streamable-http.ts';
+import { DECLINED, PersonElicitation, type AskPerson } from './person-elicitation.ts';
 import type { CloseOptions, UpstreamConnection } from './upstream.ts';
 
 /** Who is on the other end of a request, as the gateway authenticated it. */
@@ -39,31 +39,12 @@ export interface CallerContext {
  * approval to ask for); or held (`hold`) — waiting for a person, its answer comes when
  * the hold settles, and later messages of the session are not kept waiting meanwhile.
  * The hold's signal aborts when the agent cancels the request or the session ends.
+ * `ask`: the person who may decide can be asked at the client (person-elicitation.ts).
  */
 export type Decision =
   | { allow: true }
   | { allow: false; code: string; message: string; data?: Record<string, unknown>; ask?: AskPerson }
   | { hold: (signal: AbortSignal) => Promise<Decision>; ask?: AskPerson };
-
-/**
- * The person whose task it is, asked directly at the agent's MCP client when the client
- * takes URL-mode elicitation (revision 2025-11-25). A held request sends the client
- * `elicitation/create` for the approval page; its person declining (or dismissing it)
- * ends the hold at once with the refusal, and once the page's decision ends the hold
- * the client is told the elicitation is complete. A request refused at once is answered
- * with URLElicitationRequiredError (-32042) naming the page, and the client is told when
- * the approval is decided, so it can make the request again.
- */
-export interface AskPerson {
-  /** The approval asked for. */
-  approval: string;
-  url: string;
-  message: string;
-  /** Told that the elicitation was sent, and of the client's answer (to record them). */
-  record: (step: 'sent' | 'accept' | 'decline' | 'cancel' | 'error') => void;
-  /** Resolves once the approval is decided (true), or it expired or `signal` aborted (false). */
-  decided: (signal: AbortSignal) => Promise<boolean>;
-}
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
 export type GovernedMethod = 'tools/call' | 'resources/read' | 'prompts/get';
@@ -107,8 +88,6 @@ export interface SessionHooks {
 
 /** JSON-RPC error code for a request the gateway refused (implementation-defined range). */
 export const GATEWAY_DENIED = -32003;
-/** URLElicitationRequiredError (MCP 2025-11-25): the request can be made once the elicitation is complete. */
-export const URL_ELICITATION_REQUIRED = -32042;
 
 interface Pending {
   method: string;
@@ -137,12 +116,8 @@ export class GatewaySession {
   #forwarding: Promise<void> = Promise.resolve();
   /** Requests held for a person's decision, by id: aborted when the agent cancels one, or the session ends. */
   readonly #held = new Map<RequestId, AbortController>();
-  /** URL-mode elicitations the gateway sent the client, by the id of their `elicitation/create` request. */
-  readonly #elicitations = new Map<RequestId, { held: RequestId; elicitationId: string; controller: AbortController; answered: boolean; record: AskPerson['record'] }>();
-  /** Approvals a refusal named by URL elicitation, by id: watched to tell the client when they are decided. */
-  readonly #watched = new Map<string, { elicitationId: string; controller: AbortController }>();
-  /** Whether the client declared URL-mode elicitation when it initialized. */
-  #takesUrlElicitation = false;
+  /** Asking the person at the client, when it takes URL-mode elicitation (person-elicitation.ts). */
+  readonly #person = new PersonElicitation((message, related) => this.channel.send(message, related));
   #closed = false;
 
   constructor(server: string, caller: CallerContext, upstream: UpstreamConnection, hooks: SessionHooks) {
@@ -170,7 +145,7 @@ export class GatewaySession {
     if (this.#closed) return;
     this.#closed = true;
     for (const held of this.#held.values()) held.abort();
-    for (const watched of this.#watched.values()) watched.controller.abort();
+    this.#person.close();
     this.#hooks.onClose(this);
     this.channel.close(reason);
     await this.#upstream.close(options).catch(() => undefined);
@@ -190,11 +165,8 @@ export class GatewaySession {
     if (this.#closed) return;
     const request = isRequest(message);
     const id = message.id as RequestId;
-    if (!request && message.method === undefined && this.#elicitations.has(id)) {
-      this.#elicitationAnswered(id, message);
-      return;
-    }
-    if (request && message.method === 'initialize') this.#takesUrlElicitation = takesUrlElicitation(message.params);
+    if (!request && this.#person.answered(message)) return;
+    if (request && message.method === 'initialize') this.#person.initialized(message.params);
     let governed: GovernedRequest | undefined;
     if (request && message.method !== undefined && message.method in GOVERNED) {
       const method = message.method as GovernedMethod;
@@ -228,27 +200,8 @@ export class GatewaySession {
 
   #refuse(id: RequestId, governed: GovernedRequest, decision: { code: string; message: string; data?: Record<string, unknown>; ask?: AskPerson }): void {
     const data = { code: decision.code, server: this.server, method: governed.method, target: governed.target, ...decision.data };
-    if (decision.ask && this.#takesUrlElicitation) {
-      const { ask } = decision;
-      const elicitation = { mode: 'url', elicitationId: this.#watch(ask), url: ask.url, message: ask.message };
-      this.channel.send({ jsonrpc: '2.0', id, error: { code: URL_ELICITATION_REQUIRED, message: decision.message, data: { elicitations: [elicitation], ...data } } });
-      ask.record('sent');
-      return;
-    }
-    this.channel.send({ jsonrpc: '2.0', id, error: { code: GATEWAY_DENIED, message: decision.message, data } });
-  }
-
-  /** The elicitation id of a refusal's approval, watched until it is decided; then the client is told the elicitation is complete. */
-  #watch(ask: AskPerson): string {
-    const known = this.#watched.get(ask.approval);
-    if (known) return known.elicitationId;
-    const watched = { elicitationId: randomUUID(), controller: new AbortController() };
-    this.#watched.set(ask.approval, watched);
-    void ask.decided(watched.controller.signal).catch(() => false).then((decided) => {
-      this.#watched.delete(ask.approval);
-      if (decided && !this.#closed) this.channel.send({ jsonrpc: '2.0', method: 'notifications/elicitation/complete', params: { elicitationId: watched.elicitationId } });
-    });
-    return watched.elicitationId;
+    const error = this.#person.available(decision.ask) ? this.#person.required(decision.ask, decision.message, data) : { code: GATEWAY_DENIED, message: decision.message, data };
+    this.channel.send({ jsonrpc: '2.0', id, error });
   }
 
   /**
@@ -260,13 +213,13 @@ export class GatewaySession {
     const id = message.id as RequestId;
     const controller = new AbortController();
     this.#held.set(id, controller);
-    const elicitation = held.ask && this.#takesUrlElicitation ? this.#elicit(id, held.ask, controller) : null;
+    const elicitation = this.#person.available(held.ask) ? this.#person.hold(id, held.ask, controller) : null;
     void this.#decided(() => held.hold(controller.signal)).then(async (decision) => {
       this.#held.delete(id);
       const declined = controller.signal.aborted && controller.signal.reason === DECLINED;
       // Decided, when it did not end by time, cancellation or its person declining: the page's part is complete.
       const decided = !controller.signal.aborted && !('hold' in decision) && (decision.allow || decision.code !== APPROVAL_REQUIRED);
-      if (elicitation !== null) this.#elicitationEnded(elicitation, decided);
+      if (elicitation !== null) this.#person.holdEnded(elicitation, decided);
       if (this.#closed || (controller.signal.aborted && !declined)) return;
       if ('hold' in decision || !decision.allow) {
         this.#refuse(id, governed, 'hold' in decision ? { code: 'decision_failed', message: 'denied: the request was held twice' } : decision);
@@ -274,35 +227,6 @@ export class GatewaySession {
       }
       await this.#forward(message, true, caller, governed);
     });
-  }
-
-  /** Sends the client `elicitation/create` (URL mode) for a held request, on that request's answer; its request id. */
-  #elicit(held: RequestId, ask: AskPerson, controller: AbortController): RequestId {
-    const requestId = `mandate-elicitation-${randomUUID()}`;
-    const elicitationId = randomUUID();
-    this.#elicitations.set(requestId, { held, elicitationId, controller, answered: false, record: ask.record });
-    this.channel.send({ jsonrpc: '2.0', id: requestId, method: 'elicitation/create', params: { mode: 'url', elicitationId, url: ask.url, message: ask.message } }, held);
-    ask.record('sent');
-    return requestId;
-  }
-
-  /** The client's answer to an elicitation: accepted, its person went to the page; declined or dismissed, the hold ends. */
-  #elicitationAnswered(requestId: RequestId, answer: JsonRpcMessage): void {
-    const elicitation = this.#elicitations.get(requestId);
-    if (!elicitation) return;
-    elicitation.answered = true;
-    const action = answer.result?.action;
-    elicitation.record(action === 'accept' || action === 'decline' || action === 'cancel' ? action : 'error');
-    if (action === 'decline' || action === 'cancel') elicitation.controller.abort(DECLINED);
-  }
-
-  /** The hold is over: an unanswered elicitation is withdrawn; once decided, the client is told it is complete. */
-  #elicitationEnded(requestId: RequestId, decided: boolean): void {
-    const elicitation = this.#elicitations.get(requestId);
-    this.#elicitations.delete(requestId);
-    if (!elicitation || this.#closed) return;
-    if (!elicitation.answered) this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'the request is no longer held' } }, elicitation.held);
-    else if (decided) this.channel.send({ jsonrpc: '2.0', method: 'notifications/elicitation/complete', params: { elicitationId: elicitation.elicitationId } }, elicitation.held);
   }
 
   async #forward(message: JsonRpcMessage, request: boolean, caller: CallerContext, governed: GovernedRequest | undefined): Promise<void> {
@@ -380,15 +304,6 @@ export class GatewaySession {
     }
     this.channel.send(message);
   }
-}
-
-/** The abort reason of a hold its person declined at the client. */
-const DECLINED = Symbol('declined at the client');
-
-/** Whether an `initialize` request's client capabilities include URL-mode elicitation. */
-function takesUrlElicitation(params: Record<string, unknown> | undefined): boolean {
-  const elicitation = (params?.capabilities as { elicitation?: unknown } | undefined)?.elicitation;
-  return typeof elicitation === 'object' && elicitation !== null && typeof (elicitation as { url?: unknown }).url === 'object';
 }
 
 function lastKey<K>(map: Map<K, unknown>): K | undefined {
