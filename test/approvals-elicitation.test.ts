@@ -127,6 +127,7 @@ describe('URL-mode elicitation of an approval', () => {
     await page.click('button[type=submit]');
     assert.match(await page.locator('h1').innerText(), /Approve everything\/get-sum\?/);
     assert.deepEqual(JSON.parse(await page.locator('#preview').innerText()), { a: 20, b: 22 });
+    assert.equal(await page.locator('#purpose').innerText(), 'test task', 'the task the mandate was granted for');
     assert.equal(await page.locator('.state').getAttribute('data-state'), 'pending');
     await page.click('button[value=approve]');
     assert.match(await page.locator('.state').getAttribute('data-state') ?? '', /^(approved|used)$/);

@@ -162,11 +162,13 @@ async function approvalBody(app: App, approval: Approval, csrf: string, problem:
   const { server, method, target, mandateId, agent, argumentsDigest } = approval.binding;
   const when = (seconds: number | null) => (seconds === null ? '' : new Date(seconds * 1000).toISOString());
   const who = await app.approvals.describeApprovers(approval);
+  const task = (await app.store.getMandate(mandateId))?.purpose ?? null;
   const repeat = REPEAT_CHOICES.filter((m) => m * 60 <= app.config.approvalMaxRepeat);
   const pending = approval.state === 'pending';
   return html`<h1>${pending ? 'Approve' : 'Approval of'} ${method === 'http/request' ? target : `${server}/${target}`}?</h1>
 <p><span class="state" data-state="${approval.state}">${approval.state}</span>${approval.decidedBy ? html` by ${approval.decidedBy}` : ''}${approval.note ? html`: “${approval.note}”` : ''}</p>
 <p>Agent <code>${agent}</code>, acting for <strong>${approval.initiator}</strong> under mandate <code>${mandateId}</code>, asks to make this ${method === 'http/request' ? 'request' : 'call'} on <strong>${server}</strong>:</p>
+${task === null ? '' : html`<p>The task, as the mandate names it: <q id="purpose">${task}</q></p>`}
 <pre id="preview">${JSON.stringify(approval.preview ?? null, null, 2)}</pre>
 <dl>
 <dt>What</dt><dd>${method} ${target}</dd>
