@@ -134,7 +134,7 @@ export async function createApp(config: Config): Promise<App> {
     }) : null;
     const credentials = new CredentialBroker(store, keks, policy, { postgres });
     const gateway = new Gateway(store, tokens, replay, audit, policy, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, sessionIdleSeconds: config.sessionIdle, blockSecretReplies: config.blockSecretReplies, credentials,
-      approvals, approvalWaitSeconds: config.approvalWait,
+      approvals, approvalWaitSeconds: config.approvalWait, approvalProgressSeconds: config.approvalProgressInterval,
     });
     const mandates = new Mandates(store, tokens, policy, { defaultTtl: config.mandateDefaultTtl, maxTtl: config.mandateMaxTtl }, audit);
     const proxy = new HttpProxy(store, tokens, replay, audit, policy, credentials, { publicUrl: config.publicUrl, dpopMaxAge: config.dpopMaxAge, notBefore: startedAt, approvals });

@@ -46,6 +46,8 @@ export interface Config {
   approvalWait: number;
   /** After a denial, how long the same call is refused at once instead of asking again (0: it asks again at once). */
   approvalDenialQuiet: number;
+  /** How often a held call that asked for progress is told it still waits for a person. */
+  approvalProgressInterval: number;
   /** Where approval notifications are POSTed (Standard Webhooks), or null: none. */
   approvalWebhookUrl: string | null;
   /** The webhook's signing secret, `whsec_<base64>`; required with the URL. */
@@ -96,10 +98,11 @@ export const DEFAULTS = {
   approvalMaxUses: 100,
   approvalWait: 60,
   approvalDenialQuiet: 15 * 60,
+  approvalProgressInterval: 15,
   approvalWebhookBackoffMs: 1000,
 } as const;
 
-type ApprovalConfig = Pick<Config, 'approvalWindow' | 'approvalTtl' | 'approvalMaxRepeat' | 'approvalMaxUses' | 'approvalWait' | 'approvalDenialQuiet' | 'approvalWebhookUrl' | 'approvalWebhookSecret' | 'approvalWebhookBackoffMs'>;
+type ApprovalConfig = Pick<Config, 'approvalWindow' | 'approvalTtl' | 'approvalMaxRepeat' | 'approvalMaxUses' | 'approvalWait' | 'approvalDenialQuiet' | 'approvalProgressInterval' | 'approvalWebhookUrl' | 'approvalWebhookSecret' | 'approvalWebhookBackoffMs'>;
 
 /** A Standard Webhooks secret: `whsec_` and 24 to 64 random bytes in base64. */
 const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
@@ -124,6 +127,7 @@ function approvalConfig(env: NodeJS.ProcessEnv, overrides: Partial<Config>): App
     approvalMaxRepeat: duration('MANDATE_APPROVAL_MAX_REPEAT', overrides.approvalMaxRepeat, DEFAULTS.approvalMaxRepeat),
     approvalMaxUses: overrides.approvalMaxUses ?? wholeNumber(env, 'MANDATE_APPROVAL_MAX_USES', DEFAULTS.approvalMaxUses, 1, 1_000_000),
     approvalWait: overrides.approvalWait ?? (env.MANDATE_APPROVAL_WAIT ? parseDuration(env.MANDATE_APPROVAL_WAIT) : DEFAULTS.approvalWait),
+    approvalProgressInterval: duration('MANDATE_APPROVAL_PROGRESS_INTERVAL', overrides.approvalProgressInterval, DEFAULTS.approvalProgressInterval),
     approvalDenialQuiet: overrides.approvalDenialQuiet ?? (env.MANDATE_APPROVAL_DENIAL_QUIET ? parseDuration(env.MANDATE_APPROVAL_DENIAL_QUIET) : DEFAULTS.approvalDenialQuiet),
     approvalWebhookUrl: url,
     approvalWebhookSecret: secret,

@@ -22,7 +22,7 @@ const WINDOW_SECONDS = 2;
 const APPROVAL_POLICY = `@id("sums-need-finance")
 @approval("group:finance")
 forbid (principal is Agent, action == Action::"tools/call", resource is Tool)
-when { resource.server == "everything" && resource.name == "get-sum" };
+when { resource.server == "everything" && (resource.name == "get-sum" || resource.name == "trigger-long-running-operation") };
 `;
 
 interface Agent { id: string; spiffeId: string; key: AgentKey }
@@ -39,7 +39,10 @@ async function setUp(harness: Harness): Promise<void> {
   }
   assert.equal((await harness.api('POST', '/api/v1/groups', { body: { name: 'finance', members: ['carol'] } })).status, 201);
   const servers: Array<[string, Array<Record<string, string>>]> = [
-    ['everything', [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }, { name: 'get-sum', sensitivity: 'public', effect: 'read', egress: 'internal' }]],
+    ['everything', [
+      { name: 'echo', sensitivity: 'public', effect: 'read', egress: 'internal' }, { name: 'get-sum', sensitivity: 'public', effect: 'read', egress: 'internal' },
+      { name: 'trigger-long-running-operation', sensitivity: 'public', effect: 'read', egress: 'internal' },
+    ]],
     ['vault', [{ name: 'echo', sensitivity: 'confidential', effect: 'read', egress: 'internal' }]],
     ['web', [{ name: 'echo', sensitivity: 'public', effect: 'read', egress: 'external' }]],
   ];
@@ -229,10 +232,27 @@ describe('the preview', () => {
 describe('a gateway that holds calls for the decision', () => {
   let held: Harness;
   before(async () => {
-    held = await startMandate({ approvalWait: 20 });
+    held = await startMandate({ approvalWait: 20, approvalProgressInterval: 1 });
     await setUp(held);
   });
   after(() => held.close());
+
+  it('tells a held call that asked for progress that it waits, so a client that resets its timeout on progress outlasts its timeout', async () => {
+    const { clients, mandate } = await connected(held, ['everything/trigger-long-running-operation']);
+    const client = clients.everything as Client;
+    const progress: Array<{ progress: number; total?: number; message?: string }> = [];
+    const answer = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } }, undefined, { onprogress: (p) => progress.push(p), timeout: 2500, resetTimeoutOnProgress: true });
+    // Told at once and then every second: four notes are well past the client's 2.5 s timeout.
+    while (progress.length < 4) await new Promise((resolve) => setTimeout(resolve, 100));
+    const listed = (await held.api('GET', `/api/v1/approvals?mandate=${mandate}&state=pending`)).body.approvals as Array<{ id: string }>;
+    const id = listed[0]?.id as string;
+    assert.equal((await decide(held, id, 'approve', 'carol')).status, 200);
+    assert.match((await answer as { content: Array<{ text: string }> }).content[0]?.text ?? '', /^Long running operation completed/);
+    assert.match(progress[0]?.message ?? '', new RegExp(`^waiting for a person's decision on approval ${id} \\(${held.url}/approve/${id}\\)$`));
+    assert.deepEqual(progress.map((p) => p.progress), progress.map((_p, i) => i + 1), 'progress only increases: the upstream\'s own steps come after what the hold told');
+    const told = progress.length - 2;
+    assert.deepEqual(progress.slice(-2).map((p) => p.total), [told + 2, told + 2], 'the upstream\'s steps, counted on from the hold');
+  });
 
   it('answers the held call once approved, and refuses it once denied, while the session goes on', async () => {
     const { clients, mandate } = await connected(held, ['everything/echo', 'everything/get-sum']);

@@ -49,6 +49,8 @@ export interface GatewayOptions {
   approvals?: Approvals;
   /** How long a call that needs approval is held for the decision before it is refused with the approval to ask (seconds; 0: refused at once). */
   approvalWaitSeconds?: number;
+  /** How often a held call that asked for progress is told it still waits (seconds; default 15). */
+  approvalProgressSeconds?: number;
 }
 
 /** A decision made: allowed or refused (not held). */
@@ -346,6 +348,7 @@ export class Gateway {
         await this.#observeFlow(request, outcome === 'denied' ? 'failed' : rpcError ? 'error' : 'ok');
       },
       blocksSecretReplies: () => this.blockSecretReplies,
+      ...(this.#options.approvalProgressSeconds ? { holdProgressMs: this.#options.approvalProgressSeconds * 1000 } : {}),
       onClose: (s) => this.#sessions.delete(s.sessionId),
     });
     try {
@@ -390,6 +393,7 @@ export class Gateway {
       // Held for the decision; once approved, the same call is decided again and takes the approval's one use.
       return {
         ...(ask ? { ask } : {}),
+        waiting: `waiting for a person's decision on approval ${approvalAsked.approval.id} (${approvals.page(approvalAsked.approval.id)})`,
         hold: async (signal) => {
           const settled = await approvals.waitForDecision(approvalAsked.approval.id, wait * 1000, signal);
           if (settled.state === 'approved' && !signal.aborted) return this.#decideRequest(server, request, credentials, false);

@@ -40,11 +40,12 @@ export interface CallerContext {
  * the hold settles, and later messages of the session are not kept waiting meanwhile.
  * The hold's signal aborts when the agent cancels the request or the session ends.
  * `ask`: the person who may decide can be asked at the client (person-elicitation.ts).
+ * `waiting`: what a held request waits for, told as progress when it asked for progress.
  */
 export type Decision =
   | { allow: true }
   | { allow: false; code: string; message: string; data?: Record<string, unknown>; ask?: AskPerson }
-  | { hold: (signal: AbortSignal) => Promise<Decision>; ask?: AskPerson };
+  | { hold: (signal: AbortSignal) => Promise<Decision>; ask?: AskPerson; waiting?: string };
 
 /** The MCP requests the gateway decides, each acting on one named thing of the server. */
 export type GovernedMethod = 'tools/call' | 'resources/read' | 'prompts/get';
@@ -83,6 +84,8 @@ export interface SessionHooks {
   recordResult: (request: GovernedRequest, outcome: 'ok' | 'error' | 'denied', detail: { secrets: SecretKind[]; reason?: string; rpcError?: boolean }) => Promise<void>;
   /** Whether a tool's answer carrying a secret is withheld from the agent (read for each answer). */
   blocksSecretReplies: () => boolean;
+  /** How often a held request that asked for progress is told it is still waiting (ms; default 15 s). */
+  holdProgressMs?: number;
   onClose: (session: GatewaySession) => void;
 }
 
@@ -110,6 +113,8 @@ export class GatewaySession {
   readonly #pending = new Map<RequestId, Pending>();
   /** Progress tokens of pending requests, so upstream notifications reach the right answer. */
   readonly #progress = new Map<string | number, RequestId>();
+  /** Progress the gateway told while a request was held, by its token: the upstream's progress comes after it. */
+  readonly #progressTold = new Map<string | number, number>();
   /** Cursors the upstream handed out, with when the listing they continue began. */
   readonly #cursors = new Map<string, number>();
   /** Client messages are forwarded in arrival order: each waits for the one before. */
@@ -214,8 +219,10 @@ export class GatewaySession {
     const controller = new AbortController();
     this.#held.set(id, controller);
     const elicitation = this.#person.available(held.ask) ? this.#person.hold(id, held.ask, controller) : null;
+    const progress = this.#holdProgress(message, held.waiting);
     void this.#decided(() => held.hold(controller.signal)).then(async (decision) => {
       this.#held.delete(id);
+      progress?.stop(!this.#closed && !controller.signal.aborted && !('hold' in decision) && decision.allow);
       const declined = controller.signal.aborted && controller.signal.reason === DECLINED;
       // Decided, when it did not end by time, cancellation or its person declining: the page's part is complete.
       const decided = !controller.signal.aborted && !('hold' in decision) && (decision.allow || decision.code !== APPROVAL_REQUIRED);
@@ -227,6 +234,32 @@ export class GatewaySession {
       }
       await this.#forward(message, true, caller, governed);
     });
+  }
+
+  /**
+   * Tells a held request that asked for progress (`_meta.progressToken`) what it waits
+   * for, at once and then every holdProgressMs, so a client that resets its timeout on
+   * progress keeps waiting for the person. The upstream's own progress on that token
+   * later continues from there (see #fromUpstream), so progress only ever increases.
+   */
+  #holdProgress(message: JsonRpcMessage, waiting: string | undefined): { stop: (forwarded: boolean) => void } | null {
+    const token = (message.params?._meta as { progressToken?: string | number } | undefined)?.progressToken;
+    if (waiting === undefined || (typeof token !== 'string' && typeof token !== 'number')) return null;
+    const id = message.id as RequestId;
+    const tell = () => {
+      const told = (this.#progressTold.get(token) ?? 0) + 1;
+      this.#progressTold.set(token, told);
+      this.channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: told, message: waiting } }, id);
+    };
+    tell();
+    const timer = setInterval(tell, this.#hooks.holdProgressMs ?? HOLD_PROGRESS_MS).unref();
+    return {
+      stop: (forwarded) => {
+        clearInterval(timer);
+        // Forwarded, its progress continues from what was told (forgotten with the request); otherwise it is over.
+        if (!forwarded) this.#progressTold.delete(token);
+      },
+    };
   }
 
   async #forward(message: JsonRpcMessage, request: boolean, caller: CallerContext, governed: GovernedRequest | undefined): Promise<void> {
@@ -256,7 +289,11 @@ export class GatewaySession {
   #forget(id: RequestId): Pending | undefined {
     const pending = this.#pending.get(id);
     this.#pending.delete(id);
-    for (const [token, requestId] of this.#progress) if (requestId === id) this.#progress.delete(token);
+    for (const [token, requestId] of this.#progress) {
+      if (requestId !== id) continue;
+      this.#progress.delete(token);
+      this.#progressTold.delete(token);
+    }
     return pending;
   }
 
@@ -267,7 +304,8 @@ export class GatewaySession {
       const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
       const related = (relatedRequestId !== undefined && this.#pending.has(relatedRequestId) ? relatedRequestId : undefined)
         ?? (token !== undefined ? this.#progress.get(token) : undefined) ?? lastKey(this.#pending);
-      this.channel.send(message, related);
+      const told = token !== undefined && message.method === 'notifications/progress' ? this.#progressTold.get(token) : undefined;
+      this.channel.send(told === undefined ? message : afterTold(message, told), related);
       return;
     }
     const pending = this.#forget(message.id as RequestId);
@@ -304,6 +342,16 @@ export class GatewaySession {
     }
     this.channel.send(message);
   }
+}
+
+/** How often a held request that asked for progress is told it still waits. */
+const HOLD_PROGRESS_MS = 15_000;
+
+/** The upstream's progress notification, counted on from what the gateway told while the request was held. */
+function afterTold(message: JsonRpcMessage, told: number): JsonRpcMessage {
+  const params = message.params as { progress?: unknown; total?: unknown };
+  if (typeof params.progress !== 'number') return message;
+  return { ...message, params: { ...message.params, progress: params.progress + told, ...(typeof params.total === 'number' ? { total: params.total + told } : {}) } };
 }
 
 function lastKey<K>(map: Map<K, unknown>): K | undefined {
