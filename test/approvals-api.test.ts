@@ -329,6 +329,7 @@ describe('approvals', () => {
     const shown = await cli(w.h, ['approvals', 'show', mine.id], w.tokens.olga);
     assert.match(shown.stdout, /^call\s+tools\/call fs\/write_file$/m);
     assert.match(shown.stdout, /^approvers\s+group:ops$/m);
+    assert.match(shown.stdout, new RegExp(`^decide at\\s+${w.h.url}/approve/${mine.id}$`, 'm'), 'where to decide it in a browser');
     const refused = await cli(w.h, ['approvals', 'deny', mine.id], w.tokens.mallory);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /mallory may not decide approval .*\(approver_not_eligible\)/);

@@ -4,7 +4,7 @@ import type { Command } from '../context.ts';
 import type { Output } from '../output.ts';
 
 interface ApprovalView {
-  id: string; url: string; state: string; digest: string; initiator: string; approvers: string[][]; policies: string[]; preview: unknown;
+  id: string; url: string; page: string; state: string; digest: string; initiator: string; approvers: string[][]; policies: string[]; preview: unknown;
   binding: { server: string; method: string; target: string; arguments_digest: string; mandate_id: string; agent: string };
   created_at: string; expires_at: string; decided_at: string | null; decided_by: string | null; note: string | null;
   usable_until: string | null; repeat_until: string | null; max_uses: number; uses: number; used_at: string | null;
@@ -23,7 +23,7 @@ function print(out: Output, a: ApprovalView): void {
     ['expires', a.state === 'pending' ? a.expires_at : '-'],
     ...(a.decided_by === null ? [] : [['decided', `${a.decided_at ?? '?'} by ${a.decided_by}${a.note ? `: ${a.note}` : ''}`] as [string, unknown]]),
     ...(a.usable_until === null || a.state === 'denied' ? [] : [['usable until', a.repeat_until ?? a.usable_until] as [string, unknown], ['uses', `${a.uses} of ${a.max_uses}`] as [string, unknown]]),
-    ['digest', a.digest], ['url', a.url],
+    ['digest', a.digest], ['decide at', a.page], ['url', a.url],
   ]);
 }
 
