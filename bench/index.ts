@@ -11,7 +11,19 @@ import { printTokenExchange, tokenExchangeBench, type TokenExchangeResult } from
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const named = args.filter((a) => !a.startsWith('--'));
+/** Options that take a value, as `--name N` or `--name=N`. */
+const VALUED = ['--proof-entries'];
+const optionValue = (name: string): string | undefined => {
+  const at = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (at < 0) return undefined;
+  return (args[at] as string).includes('=') ? (args[at] as string).slice(name.length + 1) : args[at + 1];
+};
+const named = args.filter((a, i) => !a.startsWith('--') && !VALUED.includes(args[i - 1] ?? ''));
+const proofEntries = optionValue('--proof-entries');
+if (proofEntries !== undefined && !/^[1-9]\d*$/.test(proofEntries)) {
+  console.error(`--proof-entries takes a whole number of events, got ${proofEntries}`);
+  process.exit(2);
+}
 const BENCHES = ['token-exchange', 'gateway', 'policy', 'audit', 'revocation'];
 const unknown = named.filter((n) => !BENCHES.includes(n));
 if (unknown.length) {
@@ -38,7 +50,7 @@ if (wanted('policy')) {
 }
 if (wanted('audit')) {
   if (!json && (results.tokenExchange || results.gateway || results.policy)) console.log('');
-  results.audit = await auditBench({ progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
+  results.audit = await auditBench({ ...(proofEntries ? { proofEntries: Number(proofEntries) } : {}), progress: json ? undefined : (line) => process.stderr.write(`${line}\n`) });
   if (!json) printAudit(results.audit);
 }
 if (wanted('revocation')) {
