@@ -30,6 +30,7 @@ import { challenge } from './protected-resource.ts';
 import { NO_ARGUMENTS, mapArguments } from './arguments.ts';
 import { governedRequest, listingEngine, recordedRequest, scopeEntries, setReadsArguments } from './request.ts';
 import type { AskPerson } from './person-elicitation.ts';
+import { SessionEndings, type SessionEnding, type SessionOwner, type SessionSelector } from './session-endings.ts';
 import { GATEWAY_DENIED, GatewaySession, type CallerContext, type Decision, type GovernedMethod, type GovernedRequest } from './session.ts';
 import { TransportError, checkPostHeaders, parseMessages, protocolVersion, sendRpcError } from './streamable-http.ts';
 import { TaskCallerRefused, taskCaller } from './task-caller.ts';
@@ -58,35 +59,6 @@ type Verdict = Exclude<Decision, { hold: unknown }>;
 
 
 const DEFAULT_SESSION_IDLE_SECONDS = 15 * 60;
-
-/** What a session holds authority from: its mandate, the agents of its chain, the credentials injected into its upstream. */
-export interface SessionOwner {
-  mandateId: string;
-  /** SPIFFE IDs, current actor first: the agent and those that delegated to it. */
-  agents: readonly string[];
-  credentials: readonly string[];
-}
-
-/** Which sessions to end: those of these mandates, of an agent anywhere in their chain, or given a credential. */
-export type SessionSelector = { mandates: readonly string[] } | { agent: string } | { credential: string };
-
-/** Why sessions ended: a stable code, and the message an agent's open requests are answered with. */
-export interface SessionEnding {
-  code: string;
-  message: (owner: SessionOwner) => string;
-}
-
-/** Endings remembered for sessions still opening; one opening while more than this happened is refused (fail closed). */
-const REMEMBERED_ENDINGS = 1024;
-
-const selects = (selector: SessionSelector): ((owner: SessionOwner) => boolean) => {
-  if ('mandates' in selector) {
-    const ids = new Set(selector.mandates);
-    return (owner) => ids.has(owner.mandateId);
-  }
-  if ('agent' in selector) return (owner) => owner.agents.includes(selector.agent);
-  return (owner) => owner.credentials.includes(selector.credential);
-};
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -129,9 +101,8 @@ export class Gateway {
   readonly #owners = new WeakMap<GatewaySession, SessionOwner>();
   /** Of each decided request, the task's flow it was decided with and what its outcome adds to it. */
   readonly #flowSteps = new WeakMap<GovernedRequest, { flow: TaskFlow; step: FlowStep }>();
-  /** Counts endSessions calls; a request notes it when it starts, so a session it opens can be checked against what ended meanwhile. */
-  #revision = 0;
-  readonly #endings: Array<{ revision: number; selects: (owner: SessionOwner) => boolean; ending: SessionEnding }> = [];
+  /** What ended, so a session opened meanwhile is checked against it (a request notes the revision when it starts). */
+  readonly #endings = new SessionEndings();
   readonly #reaper: NodeJS.Timeout;
   /** Whether tool replies carrying a secret are withheld; from the options, and may be switched while running. */
   blockSecretReplies: boolean;
@@ -167,10 +138,7 @@ export class Gateway {
    * they are closed; answers how many were.
    */
   async endSessions(selector: SessionSelector, ending: SessionEnding): Promise<number> {
-    const matches = selects(selector);
-    this.#revision += 1;
-    this.#endings.push({ revision: this.#revision, selects: matches, ending });
-    if (this.#endings.length > REMEMBERED_ENDINGS) this.#endings.shift();
+    const matches = this.#endings.add(selector, ending);
     const ended = [...this.#sessions.values()].flatMap((session) => {
       const owner = this.#owners.get(session);
       return owner !== undefined && matches(owner) ? [{ session, owner }] : [];
@@ -179,22 +147,13 @@ export class Gateway {
     return ended.length;
   }
 
-  /** The ending since `revision` that applies to a session of `owner`, if any. */
-  #endedSince(revision: number, owner: SessionOwner): { code: string; message: string } | null {
-    if (revision === this.#revision) return null;
-    const oldest = this.#endings[0]?.revision ?? this.#revision + 1;
-    if (revision + 1 < oldest) return { code: 'session_ended', message: 'too much authority ended while the session was opening: open it again' };
-    const found = this.#endings.find((e) => e.revision > revision && e.selects(owner));
-    return found ? { code: found.ending.code, message: found.ending.message(owner) } : null;
-  }
-
   async close(): Promise<void> {
     clearInterval(this.#reaper);
     await Promise.allSettled([...this.#sessions.values()].map((s) => s.close()));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, serverName: string, path: string, now: number): Promise<void> {
-    const revision = this.#revision;
+    const revision = this.#endings.revision;
     const server = await this.#store.getServer(serverName);
     if (!server) return sendJson(res, 404, { error: 'not_found', error_description: `no server named ${serverName} behind this gateway` });
     if (server.upstream.transport === 'http-api') return sendJson(res, 404, { error: 'not_found', error_description: `${serverName} is an HTTP API, not an MCP server: call it through /proxy/${serverName}/…` });
@@ -360,7 +319,7 @@ export class Gateway {
     const owner: SessionOwner = { mandateId: caller.mandateId, agents: [...caller.agents], credentials };
     this.#owners.set(session, owner);
     this.#sessions.set(session.sessionId, session);
-    const ended = this.#endedSince(revision, owner);
+    const ended = this.#endings.since(revision, owner);
     if (ended) {
       await session.close(ended.message, { now: true });
       return { refused: { ...ended, rpcCode: GATEWAY_DENIED } };
