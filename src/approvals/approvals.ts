@@ -35,7 +35,8 @@ import { describeCaller, type Caller } from '../identity/caller.ts';
 import { nowSeconds } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import type { Agent, ApprovalUse, Person, Store } from '../store/types.ts';
-import { approvalJson } from './approval-json.ts';
+import { approvalJson, type ApprovalJson } from './approval-json.ts';
+import { describeApprovers, unmet } from './eligibility.ts';
 import { actionDigest, isApproverSpec, type ActionBinding, type Approval, type ApprovalFilter, type ApproverSpec } from './types.ts';
 import { ApprovalWebhook, type ApprovalEventType, type DeliveryOutcome } from './webhook.ts';
 
@@ -310,24 +311,22 @@ export class Approvals {
    */
   async satisfies(approval: Approval, approvers: ApproverSpec[][]): Promise<boolean> {
     const by = approvedBy(approval);
-    const person = by === null ? null : await this.#store.getPerson(by);
-    if (!person) return false;
-    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
-    return unmet({ ...approval, approvers }, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
+    return by !== null && await this.#matches({ ...approval, approvers }, by);
   }
 
   /** Whether this person, as they stand now, may decide it (for asking them directly, not for deciding: approve and deny check again). */
-  async mayDecide(approval: Approval, personId: string): Promise<boolean> {
-    const person = await this.#store.getPerson(personId);
-    if (!person) return false;
-    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
-    return unmet(approval, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
+  mayDecide(approval: Approval, personId: string): Promise<boolean> {
+    return this.#matches(approval, personId);
   }
 
   /** Who may approve, readably: "the agent's owner (alice), and a member of group security". */
   async describeApprovers(approval: Approval): Promise<string> {
-    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
-    return approval.approvers.map((list) => list.map((spec) => describeSpec(spec, approval, agent)).join(' or ')).join(', and ');
+    return describeApprovers(approval.approvers, approval, await this.#store.getAgentBySpiffeId(approval.binding.agent));
+  }
+
+  /** The approval as the control plane answers it and a webhook delivers it, with where it is in the API and where it is decided. */
+  json(approval: Approval): ApprovalJson {
+    return approvalJson(approval, this.url(approval.id), this.page(approval.id));
   }
 
   async close(): Promise<void> {
@@ -335,6 +334,14 @@ export class Approvals {
     this.#sweeper = null;
     for (const wake of [...this.#waiting]) wake();
     await this.#webhook?.close();
+  }
+
+  /** Whether the person (by id) exists and matches one entry of every list of the approval's approvers. */
+  async #matches(approval: Approval, personId: string): Promise<boolean> {
+    const person = await this.#store.getPerson(personId);
+    if (!person) return false;
+    const agent = await this.#store.getAgentBySpiffeId(approval.binding.agent);
+    return unmet(approval, person, agent, new Set(await this.#store.groupsOf(person.id))).length === 0;
   }
 
   async #approval(id: string): Promise<Approval> {
@@ -354,7 +361,7 @@ export class Approvals {
     const needed = unmet(approval, caller.person, agent, new Set(await this.#store.groupsOf(caller.person.id)));
     if (needed.length === 0) return caller.person;
     await this.#refused(method, approval, caller, 'approver_not_eligible');
-    throw forbidden('approver_not_eligible', `${caller.person.id} may not decide approval ${approval.id}: it needs ${needed.map((list) => list.map((spec) => describeSpec(spec, approval, agent)).join(' or ')).join(', and ')}`);
+    throw forbidden('approver_not_eligible', `${caller.person.id} may not decide approval ${approval.id}: it needs ${describeApprovers(needed, approval, agent)}`);
   }
 
   #use(options: ApproveOptions, now: number): ApprovalUse {
@@ -396,7 +403,7 @@ export class Approvals {
   }
 
   #notify(type: ApprovalEventType, approval: Approval): void {
-    this.#webhook?.send(type, approval.id, approvalJson(approval, this.url(approval.id), this.page(approval.id)));
+    this.#webhook?.send(type, approval.id, this.json(approval));
   }
 
   /**
@@ -431,25 +438,6 @@ export class Approvals {
       ...(fields.note === undefined ? {} : { note: fields.note }), ...(fields.arguments === undefined ? {} : { arguments: fields.arguments }),
     });
   }
-}
-
-/** The lists of `approvers` the person matches no entry of (empty: they may decide). */
-function unmet(approval: Approval, person: Person, agent: Agent | null, groups: ReadonlySet<string>): ApproverSpec[][] {
-  const matches = (spec: ApproverSpec): boolean => {
-    if (spec === 'owner') return agent !== null && agent.owner === person.id;
-    if (spec === 'sponsor') return agent !== null && (agent.sponsor ?? null) === person.id;
-    if (spec === 'initiator') return approval.initiator === person.id;
-    return groups.has(spec.slice('group:'.length));
-  };
-  if (person.status !== 'active') return approval.approvers;
-  return approval.approvers.filter((list) => !list.some(matches));
-}
-
-function describeSpec(spec: ApproverSpec, approval: Approval, agent: Agent | null): string {
-  if (spec === 'owner') return `the agent's owner (${agent?.owner ?? 'unknown agent'})`;
-  if (spec === 'sponsor') return `the agent's sponsor (${agent?.sponsor ?? 'it has none'})`;
-  if (spec === 'initiator') return `the initiator (${approval.initiator})`;
-  return `a member of group ${spec.slice('group:'.length)}`;
 }
 
 function noteOf(note: string | undefined): string | null {

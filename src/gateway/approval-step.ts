@@ -33,6 +33,16 @@ export async function useApproval(approvals: Approvals, engine: PolicyEngine, as
 /** The refusal of a request whose approval was denied. */
 export const APPROVAL_DENIED = 'approval_denied';
 
+/** A refusal of the request its approval's denial stands for: who denied it, why, and until when the same request is refused without asking. */
+export function deniedRefusal(approvals: Approvals, approval: Approval, what: string, noun: string, policies: string[]): ApprovalAsked['refusal'] {
+  const until = new Date(approvals.quietUntil(approval) * 1000).toISOString();
+  return {
+    allow: false, code: APPROVAL_DENIED,
+    message: `denied: ${what} was denied${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.note ? ` (${approval.note})` : ''} (approval ${approval.id}); exactly this ${noun} is refused without asking again until ${until}`,
+    data: { approval: approval.id, url: approvals.url(approval.id), page: approvals.page(approval.id), policies, retry_after: until },
+  };
+}
+
 /** The approval asked for (pending; or denied a moment ago), and the refusal that tells the agent about it. */
 export interface ApprovalAsked {
   approval: Approval;
@@ -48,18 +58,7 @@ export async function askApproval(approvals: Approvals, binding: ActionBinding, 
   const { approval } = await approvals.request({ binding, initiator, approvers: need.approvers, policies: need.policies, preview }, now);
   const url = approvals.url(approval.id);
   const page = approvals.page(approval.id);
-  if (approval.state === 'denied') {
-    // Denied a moment ago: refused again at once, nobody asked again until the quiet period ends.
-    const until = new Date(approvals.quietUntil(approval) * 1000).toISOString();
-    return {
-      approval,
-      refusal: {
-        allow: false, code: APPROVAL_DENIED,
-        message: `denied: ${what} was denied${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.note ? ` (${approval.note})` : ''} (approval ${approval.id}); exactly this ${noun} is refused without asking again until ${until}`,
-        data: { approval: approval.id, url, page, policies: need.policies, retry_after: until },
-      },
-    };
-  }
+  if (approval.state === 'denied') return { approval, refusal: deniedRefusal(approvals, approval, what, noun, need.policies) };
   const who = await approvals.describeApprovers(approval);
   return {
     approval,

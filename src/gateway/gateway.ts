@@ -22,7 +22,7 @@ import { NEW_TASK_FLOW, observe, type FlowOutcome, type FlowStep, type TaskFlow 
 import type { Approvals, ElicitationStep } from '../approvals/approvals.ts';
 import { actionDigest, type Approval } from '../approvals/types.ts';
 import { APPROVAL_REQUIRED, decideWithApprovals } from '../policy/approval-decision.ts';
-import { APPROVAL_DENIED, askApproval, useApproval, type ApprovalAsked } from './approval-step.ts';
+import { askApproval, deniedRefusal, useApproval, type ApprovalAsked } from './approval-step.ts';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/engine.ts';
 import { callCountRefusal } from './call-count.ts';
 import type { Server, Store } from '../store/types.ts';
@@ -205,7 +205,8 @@ export class Gateway {
     const known = await approvals?.standing(actionDigest(this.#binding(server, request)), caller.mandateId, seconds) ?? null;
     const approval = known && approvals ? { id: known.id, state: known.state, url: approvals.url(known.id), page: approvals.page(known.id) } : null;
     if (known?.state === 'denied' && approvals) {
-      return sendJson(res, 200, { decision: 'deny', code: APPROVAL_DENIED, reason: `exactly this call was denied (approval ${known.id}) and is refused without asking again until ${new Date(approvals.quietUntil(known) * 1000).toISOString()}`, ...shown, policies: answer.needsApproval.policies, approval });
+      const refused = deniedRefusal(approvals, known, `${server.name}/${request.target}`, 'call', answer.needsApproval.policies);
+      return sendJson(res, 200, { decision: 'deny', code: refused.code, reason: refused.message, ...shown, policies: answer.needsApproval.policies, approval });
     }
     return sendJson(res, 200, {
       decision: 'needs-approval', code: APPROVAL_REQUIRED, approvers: answer.needsApproval.approvers, ...shown, policies: answer.needsApproval.policies, approval,
@@ -357,7 +358,7 @@ export class Gateway {
           const settled = await approvals.waitForDecision(approvalAsked.approval.id, wait * 1000, signal);
           if (settled.state === 'approved' && !signal.aborted) return this.#decideRequest(server, request, credentials, false);
           const final = settled.state === 'denied'
-            ? { allow: false as const, code: APPROVAL_DENIED, message: `denied: approval ${settled.id} was denied${settled.decidedBy ? ` by ${settled.decidedBy}` : ''}${settled.note ? ` (${settled.note})` : ''}`, data: approvalAsked.refusal.data }
+            ? deniedRefusal(approvals, settled, `${server.name}/${request.target}`, 'call', settled.policies)
             : approvalAsked.refusal;
           await refuse(final);
           return final;

@@ -12,6 +12,7 @@
 // The client's answer is never a decision: it speaks for the agent, and an agent never
 // approves. Only the page decides.
 import { randomUUID } from 'node:crypto';
+import type { ElicitationStep } from '../approvals/approvals.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
 
 /** How the gateway would ask the person about one approval (none: they may not decide it). */
@@ -21,7 +22,7 @@ export interface AskPerson {
   url: string;
   message: string;
   /** Told that the elicitation was sent, and of the client's answer (to record them). */
-  record: (step: 'sent' | 'accept' | 'decline' | 'cancel' | 'error') => void;
+  record: (step: ElicitationStep) => void;
   /** Resolves once the approval is decided (true), or it expired or `signal` aborted (false). */
   decided: (signal: AbortSignal) => Promise<boolean>;
 }

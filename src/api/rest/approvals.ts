@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { approvalJson } from '../../approvals/approval-json.ts';
 import type { Approval, ApprovalState } from '../../approvals/types.ts';
 import { parseDuration } from '../../config.ts';
 import { badRequest } from '../../errors.ts';
@@ -31,7 +30,7 @@ export const ApprovalView = z.object({
   max_uses: z.number().int(), uses: z.number().int(), used_at: time.nullable(),
 });
 
-const view = (app: App, approval: Approval) => approvalJson(approval, app.approvals.url(approval.id), app.approvals.page(approval.id));
+const view = (app: App, approval: Approval) => app.approvals.json(approval);
 
 const seconds = z.union([z.number().int().positive(), z.string().max(20)]);
 
