@@ -97,7 +97,8 @@ async function installDefaultPolicies(policyDir: string): Promise<string | null>
   const fresh = !(await exists(policyDir));
   if (fresh) await mkdir(policyDir, { mode: 0o700 });
   const manifestFile = join(policyDir, DEFAULT_POLICY_MANIFEST);
-  const installed = new Set<string>(await exists(manifestFile) ? JSON.parse(await readFile(manifestFile, 'utf8')).installed : []);
+  const previous = await readFile(manifestFile, 'utf8').catch(() => null);
+  const installed = new Set<string>(previous === null ? [] : JSON.parse(previous).installed);
   const defaults = (await readdir(DEFAULT_POLICIES)).filter((f) => f.endsWith('.cedar')).sort();
   const added: string[] = [];
   for (const file of defaults) {
@@ -108,7 +109,7 @@ async function installDefaultPolicies(policyDir: string): Promise<string | null>
     added.push(file);
   }
   const manifest = `${JSON.stringify({ installed: [...installed].sort() }, null, 2)}\n`;
-  if (!(await exists(manifestFile)) || (await readFile(manifestFile, 'utf8')) !== manifest) await writeFile(manifestFile, manifest, { mode: 0o600 });
+  if (previous !== manifest) await writeFile(manifestFile, manifest, { mode: 0o600 });
   if (fresh) return 'default policies';
   return added.length > 0 ? `default policies new in this version (${added.join(', ')})` : null;
 }
