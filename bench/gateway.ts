@@ -36,7 +36,8 @@ const require = createRequire(import.meta.url);
 const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const MCP_PROXY = join(require.resolve('mcp-proxy/package.json'), '..', 'dist/bin/mcp-proxy.mjs');
 
-const ROUNDS = 3;
+/** Interleaved measured rounds (MANDATE_BENCH_ROUNDS overrides): ratios are medians of per-round ratios, so more rounds steady them on a noisy machine. */
+const ROUNDS = Number(process.env.MANDATE_BENCH_ROUNDS ?? 5);
 const SECONDS_PER_ROUND = 2;
 /** Unmeasured calls first, per target, until the processes are warm (JIT compiled, caches filled): the figures are of a gateway that has been running. */
 const WARM_UP_SECONDS = Number(process.env.MANDATE_BENCH_WARM_UP ?? 3);
@@ -44,7 +45,16 @@ const WARM_UP_SECONDS = Number(process.env.MANDATE_BENCH_WARM_UP ?? 3);
 const CLIENTS = Number(process.env.MANDATE_BENCH_CLIENTS ?? 4);
 
 type Target = 'direct-http' | 'gateway-http' | 'direct-stdio' | 'gateway-stdio' | 'mcp-proxy';
-const TARGETS: Target[] = ['direct-http', 'gateway-http', 'direct-stdio', 'gateway-stdio', 'mcp-proxy'];
+const ALL_TARGETS: Target[] = ['direct-http', 'gateway-http', 'direct-stdio', 'gateway-stdio', 'mcp-proxy'];
+
+/** The targets to run: all, or those MANDATE_BENCH_TARGETS names (comma-separated), e.g. to profile one of them. */
+export function benchTargets(names = process.env.MANDATE_BENCH_TARGETS): Target[] {
+  if (names === undefined || names.trim() === '') return ALL_TARGETS;
+  const wanted = names.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const unknown = wanted.filter((n) => !(ALL_TARGETS as string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`MANDATE_BENCH_TARGETS: unknown target ${unknown.join(', ')} (known: ${ALL_TARGETS.join(', ')})`);
+  return ALL_TARGETS.filter((t) => wanted.includes(t));
+}
 
 export interface TargetResult {
   callsPerSecond: number;
@@ -58,11 +68,32 @@ export interface TargetResult {
 export interface GatewayBenchResult {
   clients: number;
   rounds: number;
-  targets: Record<Target, TargetResult>;
-  /** gateway-http / direct-http calls/s, median of per-round ratios. */
-  ratioVsDirect: number;
+  /** The targets that ran (MANDATE_BENCH_TARGETS), in the order of TARGETS. */
+  targets: Partial<Record<Target, TargetResult>>;
+  /** gateway-http / direct-http calls/s, median of per-round ratios (null: one of them did not run). */
+  ratioVsDirect: RoundRatio | null;
   /** gateway-stdio / mcp-proxy calls/s, median of per-round ratios. */
-  ratioVsMcpProxy: number;
+  ratioVsMcpProxy: RoundRatio | null;
+  /**
+   * Gateway (stdio upstream) CPU per call over mcp-proxy's, median of per-round ratios:
+   * what the gateway's identity, policy and audit cost on top of a bare relay of the same
+   * calls, on whatever machine this runs on.
+   */
+  cpuVsMcpProxy: RoundRatio | null;
+  /**
+   * The same two with one client each. mcp-proxy relays all its clients through one
+   * upstream process; the gateway gives every session its own (sessions are never
+   * mixed), so with 4 clients it drives 4 upstream processes where mcp-proxy drives 1.
+   * With one client each, both relay to one upstream process.
+   */
+  oneClient: { ratioVsMcpProxy: RoundRatio; cpuVsMcpProxy: RoundRatio; gatewayCpuUs: number; mcpProxyCpuUs: number } | null;
+}
+
+/** A ratio measured round by round: the median, with the lowest and highest rounds (their spread is the machine's noise). */
+export interface RoundRatio {
+  median: number;
+  min: number;
+  max: number;
 }
 
 interface World {
@@ -157,6 +188,7 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
       clients.push(client);
       return client;
     };
+    const TARGETS = benchTargets();
     const pools = Object.fromEntries(await Promise.all(TARGETS.map(async (t) => [t, await Promise.all(Array.from({ length: CLIENTS }, () => connect(t)))] as const))) as Record<Target, Client[]>;
     const measured = cpuAvailable();
     const pidOf = (t: Target): number | null => (!measured ? null : t.startsWith('gateway') ? mandate.pid ?? null : t === 'mcp-proxy' ? proxy.pid ?? null : null);
@@ -165,6 +197,12 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
     const rounds = Object.fromEntries(TARGETS.map((t) => [t, [] as Round[]])) as Record<Target, Round[]>;
     for (let r = 0; r < ROUNDS; r++) {
       for (const t of TARGETS) rounds[t].push(await drive(pools[t], SECONDS_PER_ROUND, pidOf(t)));
+    }
+    // One client each, interleaved likewise: gateway and mcp-proxy with one upstream process each.
+    const pair: Target[] = TARGETS.includes('gateway-stdio') && TARGETS.includes('mcp-proxy') ? ['gateway-stdio', 'mcp-proxy'] : [];
+    const single = Object.fromEntries(pair.map((t) => [t, [] as Round[]])) as Record<Target, Round[]>;
+    for (let r = 0; r < ROUNDS && pair.length > 0; r++) {
+      for (const t of pair) single[t].push(await drive(pools[t].slice(0, 1), SECONDS_PER_ROUND, pidOf(t)));
     }
     const rate = (round: Round) => round.calls / round.seconds;
     const targets = Object.fromEntries(TARGETS.map((t) => {
@@ -176,9 +214,21 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
         callsPerSecond: median(all.map(rate)), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
         errors: all.reduce((n, x) => n + x.errors, 0), cpuPerCallUs: ticks === null ? null : (ticks / TICKS_PER_SECOND / calls) * 1e6,
       } satisfies TargetResult];
-    })) as Record<Target, TargetResult>;
-    const ratio = (a: Target, b: Target) => median(rounds[a].map((x, i) => rate(x) / rate(rounds[b][i] as Round)));
-    return { clients: CLIENTS, rounds: ROUNDS, targets, ratioVsDirect: ratio('gateway-http', 'direct-http'), ratioVsMcpProxy: ratio('gateway-stdio', 'mcp-proxy') };
+    })) as Partial<Record<Target, TargetResult>>;
+    const perRound = (a: Target, b: Target, of: (round: Round) => number, from = rounds): RoundRatio | null => {
+      if (!from[a]?.length || !from[b]?.length) return null;
+      const ratios = from[a].map((x, i) => of(x) / of(from[b][i] as Round));
+      if (!ratios.every(Number.isFinite)) return null;
+      return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+    };
+    const cpuPerCall = (round: Round): number => (round.cpuTicks ?? Number.NaN) / round.calls;
+    return {
+      clients: CLIENTS, rounds: ROUNDS, targets,
+      ratioVsDirect: perRound('gateway-http', 'direct-http', rate),
+      ratioVsMcpProxy: perRound('gateway-stdio', 'mcp-proxy', rate),
+      cpuVsMcpProxy: perRound('gateway-stdio', 'mcp-proxy', cpuPerCall),
+      oneClient: oneClient(perRound('gateway-stdio', 'mcp-proxy', rate, single), perRound('gateway-stdio', 'mcp-proxy', cpuPerCall, single), single),
+    };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
     for (const child of children) child.kill();
@@ -186,25 +236,49 @@ export async function gatewayBench(): Promise<GatewayBenchResult> {
   }
 }
 
+function oneClient(ratio: RoundRatio | null, cpu: RoundRatio | null, single: Record<Target, Round[]>): GatewayBenchResult['oneClient'] {
+  if (!ratio || !cpu) return null;
+  const cpuUs = (rounds: Round[]) => (rounds.reduce((n, x) => n + (x.cpuTicks ?? 0), 0) / TICKS_PER_SECOND / rounds.reduce((n, x) => n + x.calls, 0)) * 1e6;
+  return { ratioVsMcpProxy: ratio, cpuVsMcpProxy: cpu, gatewayCpuUs: cpuUs(single['gateway-stdio']), mcpProxyCpuUs: cpuUs(single['mcp-proxy']) };
+}
+
 export function printGateway(r: GatewayBenchResult): void {
   const t = r.targets;
   console.log('MCP tools/call (server-everything echo): gateway vs direct vs mcp-proxy, same SDK client, same run');
   console.log(`  ${r.clients} concurrent clients, ${WARM_UP_SECONDS} s unmeasured warm-up per target, then ${r.rounds} interleaved rounds of ${SECONDS_PER_ROUND} s; calls/s = median of rounds; latency over all calls`);
   console.log('');
-  const row = (label: string, x: TargetResult, base?: TargetResult) => console.log(
-    `  ${label.padEnd(14)} ${fmt(x.callsPerSecond).padStart(7)} /s   p50 ${fmt(x.p50Ms, 2).padStart(6)} ms   p99 ${fmt(x.p99Ms, 2).padStart(6)} ms`
-    + (base ? `   added p50 ${fmt(x.p50Ms - base.p50Ms, 2)} ms, p99 ${fmt(x.p99Ms - base.p99Ms, 2)} ms` : '')
-    + (x.cpuPerCallUs !== null ? `   CPU ${fmt(x.cpuPerCallUs)} µs/call` : '')
-    + (x.errors ? `   ${x.errors} errors` : ''),
-  );
-  row('direct-http', t['direct-http']);
-  row('gateway-http', t['gateway-http'], t['direct-http']);
-  row('direct-stdio', t['direct-stdio']);
-  row('gateway-stdio', t['gateway-stdio'], t['direct-stdio']);
-  row('mcp-proxy', t['mcp-proxy'], t['direct-stdio']);
+  const row = (label: Target, base?: Target) => {
+    const x = t[label];
+    if (!x) return;
+    const b = base ? t[base] : undefined;
+    console.log(
+      `  ${label.padEnd(14)} ${fmt(x.callsPerSecond).padStart(7)} /s   p50 ${fmt(x.p50Ms, 2).padStart(6)} ms   p99 ${fmt(x.p99Ms, 2).padStart(6)} ms`
+      + (b ? `   added p50 ${fmt(x.p50Ms - b.p50Ms, 2)} ms, p99 ${fmt(x.p99Ms - b.p99Ms, 2)} ms` : '')
+      + (x.cpuPerCallUs !== null ? `   CPU ${fmt(x.cpuPerCallUs)} µs/call` : '')
+      + (x.errors ? `   ${x.errors} errors` : ''),
+    );
+  };
+  row('direct-http');
+  row('gateway-http', 'direct-http');
+  row('direct-stdio');
+  row('gateway-stdio', 'direct-stdio');
+  row('mcp-proxy', 'direct-stdio');
   console.log('');
-  console.log(`  gateway-http / direct-http     ${fmt(r.ratioVsDirect, 2)} ×   (target ≥ 0.50 ×)`);
-  console.log(`  gateway-stdio / mcp-proxy      ${fmt(r.ratioVsMcpProxy, 2)} ×   (target ≥ 1.00 ×)`);
-  const cpu = t['gateway-stdio'].cpuPerCallUs;
-  if (cpu !== null) console.log(`  gateway CPU per governed call  ${fmt(cpu)} µs (stdio upstream; HTTP upstream ${fmt(t['gateway-http'].cpuPerCallUs ?? 0)} µs)   (target ≤ 400 µs)`);
+  const ratio = (label: string, x: RoundRatio | null, target: string) => {
+    if (x) console.log(`  ${label.padEnd(30)} ${fmt(x.median, 2)} ×   (rounds ${fmt(x.min, 2)}–${fmt(x.max, 2)})   (target ${target})`);
+  };
+  ratio('gateway-http / direct-http', r.ratioVsDirect, '≥ 0.50 ×');
+  ratio('gateway-stdio / mcp-proxy', r.ratioVsMcpProxy, '≥ 1.00 ×');
+  const cpu = t['gateway-stdio']?.cpuPerCallUs ?? null;
+  if (cpu !== null) {
+    const http = t['gateway-http']?.cpuPerCallUs;
+    console.log(`  gateway CPU per governed call  ${fmt(cpu)} µs (stdio upstream${http !== undefined && http !== null ? `; HTTP upstream ${fmt(http)} µs` : ''})   (target ≤ 400 µs)`);
+  }
+  if (r.cpuVsMcpProxy) console.log(`  gateway CPU / mcp-proxy CPU     ${fmt(r.cpuVsMcpProxy.median, 2)} ×   (rounds ${fmt(r.cpuVsMcpProxy.min, 2)}–${fmt(r.cpuVsMcpProxy.max, 2)}): the same relay, plus identity, policy and audit`);
+  const one = r.oneClient;
+  if (one) {
+    console.log('');
+    console.log(`  one client each (mcp-proxy relays all its clients through one upstream process, the gateway gives each session its own):`);
+    console.log(`  gateway-stdio / mcp-proxy      ${fmt(one.ratioVsMcpProxy.median, 2)} ×   (rounds ${fmt(one.ratioVsMcpProxy.min, 2)}–${fmt(one.ratioVsMcpProxy.max, 2)})   CPU ${fmt(one.gatewayCpuUs)} vs ${fmt(one.mcpProxyCpuUs)} µs/call, ${fmt(one.cpuVsMcpProxy.median, 2)} ×`);
+  }
 }
