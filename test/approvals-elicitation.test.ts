@@ -16,6 +16,7 @@ import type { Browser } from 'playwright-core';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { launchBrowser } from './browser.ts';
 import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { until } from './fixtures/until.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -67,15 +68,6 @@ async function callTool(client: Client, name: string, args: Record<string, unkno
   } catch (error) {
     return error as Refusal;
   }
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** The steps recorded for one approval, in order: method, who acted, and the note. */

@@ -16,6 +16,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { dpopProof } from '../src/client/agent-key.ts';
 import { exchange, grantScenario, startMandate, type Harness } from './harness.ts';
+import { until } from './fixtures/until.ts';
 
 const FIXTURE = new URL('./fixtures/feature-server.ts', import.meta.url).pathname;
 const FLAGS = process.features.typescript ? [] : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
@@ -37,15 +38,6 @@ function within<T>(promise: Promise<T>, what: string, ms = REQUEST_TIMEOUT): Pro
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `condition` until it holds; fails naming `what` if it does not in time. */
-async function until(condition: () => boolean, what: string, ms = REQUEST_TIMEOUT): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** The JSON-RPC messages in the `data:` lines of a server-sent event stream. */
@@ -329,7 +321,7 @@ for (const { label, server } of [{ label: 'stdio', server: 'feature' }, { label:
       await agent.client.subscribeResource({ uri: 'feature://item/3' }, { timeout: REQUEST_TIMEOUT });
       assert.equal(await within(update, 'notifications/resources/updated'), 'feature://item/3');
       const onGetStream = () => sseMessages(agent.getStream()).some((m) => m.method === 'notifications/resources/updated' && m.params?.uri === 'feature://item/3');
-      await until(onGetStream, 'the update to arrive on the GET stream');
+      await until('the update to arrive on the GET stream', onGetStream);
       await agent.client.unsubscribeResource({ uri: 'feature://item/3' }, { timeout: REQUEST_TIMEOUT });
     });
   });

@@ -7,6 +7,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { exchange, grantScenario, startMandate, type Harness } from './harness.ts';
+import { until } from './fixtures/until.ts';
 
 const FRAGILE = new URL('./fixtures/fragile-server.ts', import.meta.url).pathname;
 const FLAGS = process.features.typescript ? [] : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
@@ -26,11 +27,6 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.ok(condition(), what);
-}
 
 describe('a supervised stdio upstream', () => {
   it('is restarted after a crash, and the same session carries on', { timeout: 20_000 }, async () => {
@@ -60,7 +56,7 @@ describe('a supervised stdio upstream', () => {
 
       // Ending the session (DELETE) stops its process.
       await (client.transport as StreamableHTTPClientTransport).terminateSession();
-      await until(() => !alive(second), 'the upstream process ends with its session');
+      await until('the upstream process ends with its session', () => !alive(second));
       await client.close();
     } finally {
       console.error = original;
@@ -79,7 +75,7 @@ describe('an idle session', () => {
       await client.listTools();
       const pid = Number(((await client.callTool({ name: 'pid', arguments: {} })).content as Array<{ text: string }>)[0]?.text);
       assert.ok(alive(pid));
-      await until(() => !alive(pid), 'the idle session\'s upstream process is stopped');
+      await until('the idle session\'s upstream process is stopped', () => !alive(pid));
       assert.equal(idle.app.gateway.sessionCount, 0);
       await assert.rejects(client.callTool({ name: 'pid', arguments: {} }), /404|Session not found/);
       await client.close();

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { exchange, freePort, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { until } from './fixtures/until.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
@@ -69,14 +70,6 @@ const eventsAfter = async (seq: number): Promise<Event[]> => {
     after = page[page.length - 1]!.seq;
   }
 };
-
-async function until(done: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 const marker = (n: number): string => `@id("marker-${n}")\npermit (principal is Agent, action == Action::"prompts/get", resource is Prompt)\nwhen { context.purpose == "marker ${n}" };\n`;
 
@@ -238,30 +231,30 @@ describe('hot reload', () => {
     });
     const hashes = [h.app.policy().hash];
     const active = async (n: number): Promise<boolean> => h.app.policy().policies.some((p) => p.id === `marker-${n}`);
-    await until(() => ok >= 10, 'the first calls');
+    await until('the first calls', () => ok >= 10);
     // Saved in place, then the way editors save (a temporary file renamed over it), then a git-style new file.
     await writeFile(join(policyDir, 'live.cedar'), marker(10));
-    await until(() => active(10), 'set 10');
+    await until('set 10', () => active(10));
     hashes.push(h.app.policy().hash);
     await writeFile(join(policyDir, '.live.cedar.tmp'), marker(11));
     await rename(join(policyDir, '.live.cedar.tmp'), join(policyDir, 'live.cedar'));
-    await until(() => active(11), 'set 11');
+    await until('set 11', () => active(11));
     hashes.push(h.app.policy().hash);
     // A broken save is refused; the calls go on under the last good set.
     await writeFile(join(policyDir, 'live.cedar'), `${marker(12)}\nforbid (principal, action, resource) when { principal.nope };\n`);
-    await until(async () => ((await h.api('GET', '/api/v1/policies')).body.last_reload as { ok: boolean } | null)?.ok === false, 'the refused reload');
+    await until('the refused reload', async () => ((await h.api('GET', '/api/v1/policies')).body.last_reload as { ok: boolean } | null)?.ok === false);
     assert.equal(h.app.policy().hash, hashes[2]);
     const during = ok;
-    await until(() => ok >= during + 10, 'calls under the last good set');
+    await until('calls under the last good set', () => ok >= during + 10);
     await writeFile(join(policyDir, 'live.cedar'), marker(12));
-    await until(() => active(12), 'set 12');
+    await until('set 12', () => active(12));
     hashes.push(h.app.policy().hash);
-    await until(() => ok >= during + 20, 'calls under the fixed set');
+    await until('calls under the fixed set', () => ok >= during + 20);
     stop = true;
     await Promise.all(loops);
     await Promise.all(connected.map(({ client }) => client.close()));
     await rm(join(policyDir, 'live.cedar'));
-    await until(() => h.app.policy().hash === hashes[0], 'the original set');
+    await until('the original set', () => h.app.policy().hash === hashes[0]);
 
     assert.deepEqual(failures, [], 'no call failed');
     const decisions = (await eventsAfter(from)).filter((e) => e.kind === 'decision' && e.tool === 'echo');

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AuthorizationRequest } from './engine.ts';
 import { PolicyStore } from './policy-store.ts';
 import { PolicyInvalidError } from './problems.ts';
+import { until } from '../../test/fixtures/until.ts';
 
 const SCHEMA = { origin: 'schema.cedarschema', text: readFileSync(new URL('../../policies/schema.cedarschema', import.meta.url), 'utf8') };
 const DEFAULTS = new URL('../../policies/default/', import.meta.url);
@@ -29,15 +30,6 @@ after(async () => {
   await store.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Waits until the store's active hash satisfies `done`. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const grant: AuthorizationRequest = {
   principal: { type: 'Person', id: 'alice' }, action: 'mandate/grant', resource: { type: 'Agent', id: 'bot' },
@@ -99,7 +91,7 @@ describe('the watched directory', () => {
   it('reloads a file saved in place', async () => {
     const before = store.engine.hash;
     await writeFile(join(dir, 'edited.cedar'), marker(10));
-    await until(() => store.engine.policies.some((p) => p.id === 'marker-10'), 'the saved file');
+    await until('the saved file', () => store.engine.policies.some((p) => p.id === 'marker-10'));
     assert.notEqual(store.engine.hash, before);
     assert.equal(store.lastReload?.trigger, 'watch');
   });
@@ -107,7 +99,7 @@ describe('the watched directory', () => {
   it('reloads a file saved the way editors do: a temporary file renamed over it', async () => {
     await writeFile(join(dir, '.edited.cedar.swp'), marker(11));
     await rename(join(dir, '.edited.cedar.swp'), join(dir, 'edited.cedar'));
-    await until(() => store.engine.policies.some((p) => p.id === 'marker-11'), 'the renamed file');
+    await until('the renamed file', () => store.engine.policies.some((p) => p.id === 'marker-11'));
     assert.ok(!store.engine.policies.some((p) => p.id === 'marker-10'));
   });
 
@@ -118,13 +110,13 @@ describe('the watched directory', () => {
     // and a loaded machine can show the empty file in between as a valid set.
     await writeFile(join(dir, '.edited.cedar.swp'), `${marker(12)}@id("typo")\npermit (principal is Agent, action == Action::"tools/call", resource is Tool)\nwhen { resource.sensitivty == "secret" };\n`);
     await rename(join(dir, '.edited.cedar.swp'), join(dir, 'edited.cedar'));
-    await until(() => store.lastReload?.ok === false, 'the refused reload');
+    await until('the refused reload', () => store.lastReload?.ok === false);
     assert.equal(store.engine.hash, good, 'the last good set stays active');
     assert.deepEqual(store.lastReload?.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`), ['edited.cedar:6:8: for policy `typo`, attribute `sensitivty` on entity type `Tool` not found']);
     assert.match(logged.join('\n'), new RegExp(`policy reload \\(watch\\) refused, ${good} stays active:\\n  edited\\.cedar:6:8: for policy \`typo\``));
     assert.equal(store.engine.decide(grant).decision, 'allow', 'decisions go on under the last good set');
     await writeFile(join(dir, 'edited.cedar'), marker(12));
-    await until(() => store.engine.policies.some((p) => p.id === 'marker-12'), 'the fixed file');
+    await until('the fixed file', () => store.engine.policies.some((p) => p.id === 'marker-12'));
     assert.equal(store.lastReload?.ok, true);
   });
 
@@ -145,7 +137,7 @@ describe('the watched directory', () => {
     const hashes = new Set<string>([store.engine.hash]);
     for (let n = 20; n < 26; n++) {
       await writeFile(join(dir, 'edited.cedar'), marker(n));
-      await until(() => store.engine.policies.some((p) => p.id === `marker-${n}`), `set ${n}`);
+      await until(`set ${n}`, () => store.engine.policies.some((p) => p.id === `marker-${n}`));
       hashes.add(store.engine.hash);
     }
     stop = true;

@@ -6,6 +6,7 @@ import { MandateError } from '../errors.ts';
 import { freePort } from '../lib/free-port.ts';
 import { otlpConfigFromEnv } from './otlp-config.ts';
 import { encodeSpan, OtlpTraceExporter, type CompletedSpan, type OtlpRequest, type OtlpSpan } from './otlp.ts';
+import { until } from '../../test/fixtures/until.ts';
 
 /** A real OTLP/HTTP receiver on a free port: it keeps what it is sent and answers as told. */
 class Collector {
@@ -54,14 +55,6 @@ class Collector {
     this.reset();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-async function until(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
