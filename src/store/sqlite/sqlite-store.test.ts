@@ -10,7 +10,8 @@ import { merkleTreeHash } from '../../audit/merkle/index.ts';
 import { MandateError } from '../../errors.ts';
 import { agent, approval, mandate, person, storeContract } from '../store-contract.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { ACTIVE_TREE_SQL, SqliteStore } from './sqlite-store.ts';
+import { ACTIVE_TREE_SQL } from './mandate-tables.ts';
+import { SqliteStore } from './sqlite-store.ts';
 
 const NOW = 1_800_000_000;
 

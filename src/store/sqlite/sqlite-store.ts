@@ -23,33 +23,14 @@ import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
 import type { TaskFlow } from '../../delegation/task-flow.ts';
 import { TaskFlowTables } from './task-flow-tables.ts';
+import { MandateTables } from './mandate-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
 import {
-  json, num, numOrNull, parse, toAgent, toMandate, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
+  json, num, numOrNull, parse, toAgent, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
 } from './rows.ts';
 
 /** How hard a commit is pushed to disk before it is acknowledged (see the header). */
 export type SqliteSynchronous = 'normal' | 'full';
-
-/** The WHERE clause (and its parameter) that selects mandates for endMandates. */
-function selectMandates(selector: MandateSelector): [string, SQLInputValue[]] {
-  if ('id' in selector) return ['id = ?', [selector.id]];
-  if ('agentId' in selector) return ['agent_id = ?', [selector.agentId]];
-  if ('grantor' in selector) return ['grantor = ?', [selector.grantor]];
-  if ('server' in selector) return ["EXISTS (SELECT 1 FROM json_each(scope) WHERE substr(value, 1, length(?) + 1) = ? || '/')", [selector.server, selector.server]];
-  return ['1 = 1', []];
-}
-
-/**
- * The active mandates among `?` (a JSON array of ids) and everything delegated below
- * them, found through ended mandates too (they may have ended before cascading
- * existed). Read from the tree outward, each mandate's children by the parent index and
- * each found mandate by its id: the CROSS JOINs keep SQLite from scanning every active
- * (or every delegated) mandate and probing the tree instead, which made ending one
- * mandate cost as much as there were mandates in the store.
- */
-export const ACTIVE_TREE_SQL = `WITH RECURSIVE tree(id) AS (SELECT value FROM json_each(?) UNION SELECT m.id FROM tree t CROSS JOIN mandates m ON m.parent_id = t.id)
-  SELECT m.id FROM tree t CROSS JOIN mandates m ON m.id = t.id WHERE m.state = 'active' ORDER BY m.depth, m.created_at, m.id`;
 
 const toAuditEvent = (r: Row): StoredAuditEvent => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) });
 
@@ -73,6 +54,7 @@ export class SqliteStore implements Store {
   readonly #approvals: ApprovalTables;
   readonly #groups: GroupTables;
   readonly #flows: TaskFlowTables;
+  readonly #mandates: MandateTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -97,6 +79,10 @@ export class SqliteStore implements Store {
     this.#flows = new TaskFlowTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
       remember: (key, read) => this.#remember(key, read), forget: (key) => this.#memo.delete(key),
+    });
+    this.#mandates = new MandateTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p),
+      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read), recall: (key) => this.#memo.get(key), keep: (key, value) => this.#memo.set(key, value), forget: (key) => this.#memo.delete(key),
     });
   }
 
@@ -350,105 +336,39 @@ export class SqliteStore implements Store {
     return this.listTools(server);
   }
 
-  // Mandates
+  // Mandates (see mandate-tables.ts)
 
   async createMandate(m: Mandate): Promise<void> {
-    this.#run(
-      'INSERT INTO mandates (id, grantor, agent_id, parent_id, depth, chain, purpose, scope, not_before, expires_at, max_calls, calls_used, state, reason, created_at, ended_at, ended_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      m.id, m.grantor, m.agentId, m.parentId, m.depth, json(m.chain), m.purpose, json(m.scope), m.notBefore, m.expiresAt, m.maxCalls, m.callsUsed, m.state, m.reason, m.createdAt, m.endedAt, m.endedBy,
-    );
+    this.#mandates.create(m);
   }
 
   async getMandate(id: string): Promise<Mandate | null> {
-    return this.#remember(`mandate:${id}`, () => {
-      const row = this.#get('SELECT * FROM mandates WHERE id = ?', id);
-      return row ? toMandate(row) : null;
-    });
+    return this.#mandates.get(id);
   }
 
   async listMandates(filter: MandateFilter = {}): Promise<Mandate[]> {
-    const where: string[] = [];
-    const params: SQLInputValue[] = [];
-    if (filter.agentId !== undefined) { where.push('agent_id = ?'); params.push(filter.agentId); }
-    if (filter.grantor !== undefined) { where.push('grantor = ?'); params.push(filter.grantor); }
-    if (filter.state !== undefined) { where.push('state = ?'); params.push(filter.state); }
-    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    return this.#all(`SELECT * FROM mandates ${clause} ORDER BY created_at, id`, ...params).map(toMandate);
+    return this.#mandates.list(filter);
   }
 
   async endMandate(id: string, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by: string | null = null): Promise<Mandate | null> {
-    const ended = await this.endMandates({ id }, state, reason, now, by);
-    return ended[0] === id ? this.getMandate(id) : null;
+    const ended = this.#mandates.end({ id }, state, reason, now, by);
+    return ended[0] === id ? this.#mandates.get(id) : null;
   }
 
   async endMandatesOf(filter: { agentId: string } | { grantor: string }, state: 'revoked', reason: string | null, now: number, by: string | null = null): Promise<string[]> {
-    return this.endMandates(filter, state, reason, now, by);
+    return this.#mandates.end(filter, state, reason, now, by);
   }
 
   async endMandates(selector: MandateSelector, state: Exclude<MandateState, 'active'>, reason: string | null, now: number, by: string | null = null): Promise<string[]> {
-    const [where, param] = selectMandates(selector);
-    return this.#transaction(() => {
-      const selected = this.#all(`SELECT id FROM mandates WHERE state = 'active' AND ${where} ORDER BY created_at, id`, ...param).map((r) => String(r.id));
-      if (selected.length === 0) return [];
-      const ids = new Set(selected);
-      const below = 'all' in selector ? [] : this.#all(ACTIVE_TREE_SQL, json(selected)).map((r) => String(r.id)).filter((id) => !ids.has(id));
-      const all = [...selected, ...below];
-      this.#run(`UPDATE mandates SET state = ?, reason = ?, ended_at = ?, ended_by = ? WHERE state = 'active' AND id IN (SELECT value FROM json_each(?))`, state, reason, now, by, json(all));
-      return all;
-    });
+    return this.#mandates.end(selector, state, reason, now, by);
   }
 
   async consumeCall(id: string, now: number): Promise<CallCount> {
-    return this.#transaction(() => this.#countCall(id, now));
-  }
-
-  /**
-   * Counts a call against the mandate and every mandate above it: a sub-agent's calls
-   * are spent from its delegator's budget too, so delegating cannot multiply a budget.
-   * All are counted or none (a link that cannot count undoes those counted before it).
-   */
-  #countCall(id: string, now: number): CallCount {
-    const counted: string[] = [];
-    let outcome: CallCount = 'ok';
-    for (let link: string | null = id; link !== null;) {
-      const row = this.#statement(
-        "UPDATE mandates SET calls_used = calls_used + 1 WHERE id = ? AND state = 'active' AND expires_at > ? AND (max_calls IS NULL OR calls_used < max_calls) RETURNING calls_used, parent_id",
-      ).get(link, now) as Row | undefined;
-      if (!row) {
-        const why = this.#uncountable(link, now);
-        outcome = link === id ? why : why === 'exhausted' ? 'parent_exhausted' : 'parent_not_active';
-        break;
-      }
-      counted.push(link);
-      // A remembered mandate takes its new count, so the next request is resolved from
-      // memory; only the count changed (reading back and parsing the whole row cost more
-      // than the rest of the count).
-      const key = `mandate:${link}`;
-      const known = this.#memo.get(key) as Mandate | null | undefined;
-      if (known) this.#memo.set(key, Object.freeze({ ...known, callsUsed: num(row.calls_used) }));
-      link = row.parent_id === null ? null : String(row.parent_id);
-    }
-    if (outcome === 'ok') return 'ok';
-    for (const link of counted) {
-      this.#statement('UPDATE mandates SET calls_used = calls_used - 1 WHERE id = ?').run(link);
-      this.#memo.delete(`mandate:${link}`);
-    }
-    return outcome;
-  }
-
-  /** Why a mandate could not count a call: gone, ended or expired, or its budget spent. */
-  #uncountable(id: string, now: number): CallCount {
-    this.#memo.delete(`mandate:${id}`);
-    const row = this.#get('SELECT state, expires_at FROM mandates WHERE id = ?', id);
-    return !row || row.state !== 'active' || num(row.expires_at) <= now ? 'not_active' : 'exhausted';
+    return this.#transaction(() => this.#mandates.countCall(id, now));
   }
 
   async expireMandates(now: number): Promise<string[]> {
-    return this.#transaction(() => {
-      const ids = this.#all("SELECT id FROM mandates WHERE state = 'active' AND expires_at <= ?", now).map((r) => String(r.id));
-      this.#run("UPDATE mandates SET state = 'expired', reason = 'expired', ended_at = expires_at WHERE state = 'active' AND expires_at <= ?", now);
-      return ids;
-    });
+    return this.#mandates.expire(now);
   }
 
   // Signing keys
@@ -502,7 +422,7 @@ export class SqliteStore implements Store {
         this.#treeVersion = version;
         const tree = (this.#tree ??= this.#ledger.loadTree());
         const stored = entries.map((entry) => {
-          const event = 'countCall' in entry ? entry.event(this.#countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
+          const event = 'countCall' in entry ? entry.event(this.#mandates.countCall(entry.countCall.mandateId, entry.countCall.now)) : entry;
           const { seq, hash } = this.#ledger.append(tree, event);
           return { ...event, seq, hash };
         });
