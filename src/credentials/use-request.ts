@@ -2,8 +2,8 @@
 // credential (in its server), context = the mandate it acts under, what the
 // credential is injected into and the time (see policies/schema.cedarschema).
 import type { AuthorizationRequest, EntityRecord } from '../policy/engine.ts';
-import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
-import type { Agent, SealedCredential, Server } from '../store/types.ts';
+import { actionEntity, actorContext, callerEntities, mandateContext, timeContext, type MandateCaller } from '../policy/entities.ts';
+import type { SealedCredential, Server } from '../store/types.ts';
 
 /** A credential as the policy sees it: a sealed secret (`static`), or a provider's lease (`dynamic`, e.g. a PostgreSQL role). */
 export interface CredentialRef {
@@ -19,17 +19,7 @@ export const staticCredential = (credential: SealedCredential): CredentialRef =>
 });
 
 /** Who a credential would be used for, as the gateway authenticated them. */
-export interface CredentialCaller {
-  mandateId: string;
-  purpose: string;
-  person: string;
-  grantedAt: number;
-  expiresAt: number;
-  scope: string[];
-  /** The actor chain, current actor first. */
-  agents: string[];
-  agent: Agent;
-}
+export type CredentialCaller = MandateCaller;
 
 /** The servers a scope names (`fs/read_file` → `fs`). */
 export const scopeServers = (scope: readonly string[]): string[] => [...new Set(scope.map((entry) => entry.slice(0, Math.max(0, entry.indexOf('/')))).filter((s) => s !== ''))].sort();
@@ -46,28 +36,14 @@ export function credentialUseRequest(caller: CredentialCaller, server: Server, c
     action: 'credential/use',
     resource: resource.uid,
     context: {
-      mandate: caller.mandateId,
-      purpose: caller.purpose,
-      person: entityValue('Person', caller.person),
-      granted_at: caller.grantedAt,
-      expires_at: caller.expiresAt,
-      scope: caller.scope,
+      ...mandateContext(caller),
       servers: scopeServers(caller.scope),
       call,
       server_environment: server.environment ?? '',
-      actors: caller.agents,
-      delegator: caller.agents[1] ?? '',
-      depth: Math.max(0, caller.agents.length - 1),
+      ...actorContext(caller),
       risk: 0,
       time: timeContext(now),
     },
-    entities: [
-      agentEntity(caller.agent),
-      // The request was authenticated with the grantor's mandate standing: active.
-      personEntity({ id: caller.person, status: 'active' }),
-      { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
-      resource,
-      actionEntity('credential/use'),
-    ],
+    entities: [...callerEntities(caller, server), resource, actionEntity('credential/use')],
   };
 }

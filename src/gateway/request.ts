@@ -13,7 +13,7 @@ import { redactMember, redactText, secretNameKind, type SecretKind } from '../au
 import { NEW_TASK_FLOW, NO_HISTORY, historyContext, type TaskFlow } from '../delegation/task-flow.ts';
 import { isApprovalPolicy } from '../policy/approval-decision.ts';
 import { PolicyEngine, type AuthorizationRequest, type EntityRecord, type LoadedPolicy } from '../policy/engine.ts';
-import { SENSITIVITY_LEVEL, actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../policy/entities.ts';
+import { SENSITIVITY_LEVEL, actionEntity, actorContext, callerEntities, entityValue, mandateContext, timeContext } from '../policy/entities.ts';
 import { PolicySet } from '../policy/policy-set.ts';
 import type { Server, Tool } from '../store/types.ts';
 import { ARGUMENTS_ID, argumentEntities, type ArgumentViews } from './arguments.ts';
@@ -52,33 +52,19 @@ export function governedRequest(caller: CallerContext, server: Server, method: G
     : method === 'prompts/get'
       ? { uid: { type: 'Prompt', id }, attrs: { server: server.name, name: target }, parents }
       : { uid: { type: 'Resource', id }, attrs: { server: server.name, uri: target }, parents };
-  const entities: EntityRecord[] = [
-    agentEntity(agent),
-    // The standing check of this very request found the grantor active.
-    personEntity({ id: caller.person, status: 'active' }),
-    { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
-    resource,
-    actionEntity(method),
-  ];
+  const entities: EntityRecord[] = [...callerEntities(caller, server), resource, actionEntity(method)];
   if (args) entities.push(...argumentEntities(args));
   return {
     principal: { type: 'Agent', id: agent.id },
     action: method,
     resource: resource.uid,
     context: {
-      mandate: caller.mandateId,
-      purpose: caller.purpose,
-      person: entityValue('Person', caller.person),
-      granted_at: caller.grantedAt,
-      expires_at: caller.expiresAt,
-      scope: caller.scope,
+      ...mandateContext(caller),
       call,
       kind_wildcard: kindWildcard,
       server_wildcard: `${server.name}/*`,
       server_environment: server.environment ?? '',
-      actors: caller.agents,
-      delegator: caller.agents[1] ?? '',
-      depth: Math.max(0, caller.agents.length - 1),
+      ...actorContext(caller),
       arguments: entityValue('Arguments', ARGUMENTS_ID),
       history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
       // No risk scoring and no approvals yet.

@@ -2,7 +2,7 @@
 // policies/schema.cedarschema declares. The decision point evaluates without the
 // schema, so what the schema knows (an action's groups, an entity's attributes) must
 // be in each request itself; the request builders take it from here.
-import type { Agent, Person, Sensitivity } from '../store/types.ts';
+import type { Agent, Person, Sensitivity, Server } from '../store/types.ts';
 import type { EntityRecord } from './engine.ts';
 
 /** An entity reference as a Cedar JSON value. */
@@ -69,4 +69,47 @@ export interface TimeContext {
 export function timeContext(now: number): TimeContext {
   const date = new Date(now * 1000);
   return { now, weekday: date.getUTCDay() === 0 ? 7 : date.getUTCDay(), hour: date.getUTCHours(), minute: date.getUTCMinutes() };
+}
+
+/** Who asks under a mandate, as the gateway authenticated them (what every request it decides is about). */
+export interface MandateCaller {
+  mandateId: string;
+  purpose: string;
+  person: string;
+  grantedAt: number;
+  expiresAt: number;
+  scope: string[];
+  /** The actor chain, current actor first. */
+  agents: string[];
+  agent: Agent;
+}
+
+/**
+ * The entities of every request made to a server under a mandate: the acting agent,
+ * the grantor (active: the request was authenticated with the mandate standing) and
+ * the server with its environment.
+ */
+export function callerEntities(caller: MandateCaller, server: Pick<Server, 'name' | 'environment'>): EntityRecord[] {
+  return [
+    agentEntity(caller.agent),
+    personEntity({ id: caller.person, status: 'active' }),
+    { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
+  ];
+}
+
+/** The context every request made under a mandate has: the mandate, its purpose, grantor, grant window and scope. */
+export function mandateContext(caller: MandateCaller): Record<string, unknown> {
+  return {
+    mandate: caller.mandateId,
+    purpose: caller.purpose,
+    person: entityValue('Person', caller.person),
+    granted_at: caller.grantedAt,
+    expires_at: caller.expiresAt,
+    scope: caller.scope,
+  };
+}
+
+/** The actor chain in a request's context: who acts, who delegated to them, how deep. */
+export function actorContext(caller: Pick<MandateCaller, 'agents'>): { actors: string[]; delegator: string; depth: number } {
+  return { actors: caller.agents, delegator: caller.agents[1] ?? '', depth: Math.max(0, caller.agents.length - 1) };
 }

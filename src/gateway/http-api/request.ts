@@ -7,7 +7,7 @@
 import { matchingEntries } from '../../catalog/http-routes.ts';
 import { NEW_TASK_FLOW, NO_HISTORY, historyContext, type TaskFlow } from '../../delegation/task-flow.ts';
 import type { AuthorizationRequest, EntityRecord } from '../../policy/engine.ts';
-import { actionEntity, agentEntity, entityValue, personEntity, timeContext } from '../../policy/entities.ts';
+import { actionEntity, actorContext, callerEntities, entityValue, mandateContext, timeContext } from '../../policy/entities.ts';
 import type { Server } from '../../store/types.ts';
 import { ARGUMENTS_ID, argumentEntities, type ArgumentViews } from '../arguments.ts';
 import type { CallerContext } from '../session.ts';
@@ -35,32 +35,19 @@ export function httpRequest(caller: CallerContext, server: Server, method: strin
     attrs: { server: server.name, method, path },
     parents: [{ type: 'Server', id: server.name }],
   };
-  const entities: EntityRecord[] = [
-    agentEntity(caller.agent),
-    personEntity({ id: caller.person, status: 'active' }),
-    { uid: { type: 'Server', id: server.name }, attrs: { environment: server.environment ?? '' }, parents: [] },
-    resource,
-    actionEntity('http/request'),
-  ];
+  const entities: EntityRecord[] = [...callerEntities(caller, server), resource, actionEntity('http/request')];
   if (args) entities.push(...argumentEntities(args));
   return {
     principal: { type: 'Agent', id: caller.agent.id },
     action: 'http/request',
     resource: resource.uid,
     context: {
-      mandate: caller.mandateId,
-      purpose: caller.purpose,
-      person: entityValue('Person', caller.person),
-      granted_at: caller.grantedAt,
-      expires_at: caller.expiresAt,
-      scope: caller.scope,
+      ...mandateContext(caller),
       call,
       kind_wildcard: kindWildcard,
       server_wildcard: `${server.name}/*`,
       server_environment: server.environment ?? '',
-      actors: caller.agents,
-      delegator: caller.agents[1] ?? '',
-      depth: Math.max(0, caller.agents.length - 1),
+      ...actorContext(caller),
       arguments: entityValue('Arguments', ARGUMENTS_ID),
       history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
       risk: 0,
