@@ -58,21 +58,30 @@ export function governedRequest(caller: CallerContext, server: Server, method: G
     principal: { type: 'Agent', id: agent.id },
     action: method,
     resource: resource.uid,
-    context: {
-      ...mandateContext(caller),
-      call,
-      kind_wildcard: kindWildcard,
-      server_wildcard: `${server.name}/*`,
-      server_environment: server.environment ?? '',
-      ...actorContext(caller),
-      arguments: entityValue('Arguments', ARGUMENTS_ID),
-      history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
-      // No risk scoring and no approvals yet.
-      risk: 0,
-      approvals: [],
-      time: timeContext(now),
-    },
+    context: gatewayContext(caller, server, { call, kindWildcard }, now, flow),
     entities,
+  };
+}
+
+/**
+ * The context of a request at the gateway (GatewayContext in the schema), MCP or HTTP
+ * API alike: the mandate, the scope entries the request matches, the server's
+ * environment, the actor chain, the arguments, the task's history and the time.
+ */
+export function gatewayContext(caller: CallerContext, server: Server, entries: { call: string; kindWildcard: string }, now: number, flow: TaskFlow): AuthorizationRequest['context'] {
+  return {
+    ...mandateContext(caller),
+    call: entries.call,
+    kind_wildcard: entries.kindWildcard,
+    server_wildcard: `${server.name}/*`,
+    server_environment: server.environment ?? '',
+    ...actorContext(caller),
+    arguments: entityValue('Arguments', ARGUMENTS_ID),
+    history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
+    // No risk scoring yet; an approval that is used is put here then (approval-step.ts).
+    risk: 0,
+    approvals: [],
+    time: timeContext(now),
   };
 }
 

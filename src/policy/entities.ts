@@ -3,7 +3,7 @@
 // schema, so what the schema knows (an action's groups, an entity's attributes) must
 // be in each request itself; the request builders take it from here.
 import type { Agent, Person, Sensitivity, Server } from '../store/types.ts';
-import type { EntityRecord } from './engine.ts';
+import type { AuthorizationRequest, EntityRecord } from './engine.ts';
 
 /** An entity reference as a Cedar JSON value. */
 export const entityValue = (type: string, id: string): { __entity: { type: string; id: string } } => ({ __entity: { type, id } });
@@ -98,7 +98,7 @@ export function callerEntities(caller: MandateCaller, server: Pick<Server, 'name
 }
 
 /** The context every request made under a mandate has: the mandate, its purpose, grantor, grant window and scope. */
-export function mandateContext(caller: MandateCaller): Record<string, unknown> {
+export function mandateContext(caller: MandateCaller): AuthorizationRequest['context'] {
   return {
     mandate: caller.mandateId,
     purpose: caller.purpose,

@@ -5,11 +5,12 @@
 // the mandate's scope that match them (HttpContext in policies/schema.cedarschema).
 // The query parameters are the request's arguments.
 import { matchingEntries } from '../../catalog/http-routes.ts';
-import { NEW_TASK_FLOW, NO_HISTORY, historyContext, type TaskFlow } from '../../delegation/task-flow.ts';
+import { NEW_TASK_FLOW, type TaskFlow } from '../../delegation/task-flow.ts';
 import type { AuthorizationRequest, EntityRecord } from '../../policy/engine.ts';
-import { actionEntity, actorContext, callerEntities, entityValue, mandateContext, timeContext } from '../../policy/entities.ts';
+import { actionEntity, callerEntities } from '../../policy/entities.ts';
 import type { Server } from '../../store/types.ts';
-import { ARGUMENTS_ID, argumentEntities, type ArgumentViews } from '../arguments.ts';
+import { argumentEntities, type ArgumentViews } from '../arguments.ts';
+import { gatewayContext } from '../request.ts';
 import type { CallerContext } from '../session.ts';
 
 /** The request as a scope entry (`api/GET:/repos/acme`), and the entry for every path of its method. */
@@ -42,17 +43,7 @@ export function httpRequest(caller: CallerContext, server: Server, method: strin
     action: 'http/request',
     resource: resource.uid,
     context: {
-      ...mandateContext(caller),
-      call,
-      kind_wildcard: kindWildcard,
-      server_wildcard: `${server.name}/*`,
-      server_environment: server.environment ?? '',
-      ...actorContext(caller),
-      arguments: entityValue('Arguments', ARGUMENTS_ID),
-      history: flow === NEW_TASK_FLOW ? NO_HISTORY : historyContext(flow),
-      risk: 0,
-      approvals: [],
-      time: timeContext(now),
+      ...gatewayContext(caller, server, { call, kindWildcard }, now, flow),
       method,
       path,
       matched: matchingEntries(caller.scope, server.name, method, path),
