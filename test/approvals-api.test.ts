@@ -6,7 +6,6 @@
 // its HMAC, and a failing one that blocks nothing; every step in the audit log. Also
 // the group directory and agent sponsors the approver kinds rest on.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,15 +17,10 @@ import { loadConfig } from '../src/config.ts';
 import { MandateError } from '../src/errors.ts';
 import { nowSeconds } from '../src/lib/clock.ts';
 import { startMandate, type Harness } from './harness.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
-
-function cli(h: Harness, args: string[], token = h.adminToken): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, MANDATE_URL: h.url, MANDATE_TOKEN: token, MANDATE_DATA_DIR: h.dataDir } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function cli(h: Harness, args: string[], token = h.adminToken): Promise<CliRun> {
+  return runMandate(args, { ...process.env, MANDATE_URL: h.url, MANDATE_TOKEN: token, MANDATE_DATA_DIR: h.dataDir });
 }
 
 const json = <T = Record<string, unknown>>(answer: { code: number; stdout: string; stderr: string }): T => {

@@ -3,7 +3,6 @@
 // in the C2SP formats; proofs from the API verify against the published key with the
 // Merkle library alone; and the CLI verifies, exports, proves and explains offline.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,9 +14,9 @@ import {
 import { parseVerifierKey } from '../src/audit/note/index.ts';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { exchange, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
 
 let h: Harness;
 let s: Scenario;
@@ -55,22 +54,8 @@ async function signedHead(): Promise<Checkpoint> {
   return openCheckpoint((await text('/audit/checkpoint')).body, { origin: key.name, verifiers: [key] }).checkpoint;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MANDATE_DATA_DIR: h.dataDir, MANDATE_URL: h.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runMandate(args, { ...process.env, MANDATE_DATA_DIR: h.dataDir, MANDATE_URL: h.url });
 }
 
 describe('the served log (C2SP tlog-checkpoint, tlog-tiles)', () => {

@@ -2,7 +2,6 @@
 // place: one byte of a stored event changed, an event deleted, two events reordered,
 // the newest events cut off — in the store, and in an export file.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -18,8 +17,8 @@ import { loadConfig } from '../src/config.ts';
 import { init } from '../src/init.ts';
 import { SQLITE_FILE } from '../src/store/open.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
 const EVENTS = 600;
 
 let pristine: string;
@@ -69,16 +68,8 @@ async function verifyDir(dir: string): Promise<VerifyReport> {
 
 const entryOf = (db: DatabaseSync, seq: number): string => String((db.prepare('SELECT event FROM audit_events WHERE seq = ?').get(seq) as { event: string }).event);
 
-function cli(dir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MANDATE_DATA_DIR: dir, MANDATE_URL: 'http://127.0.0.1:9' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(dir: string, args: string[]): Promise<CliRun> {
+  return runMandate(args, { ...process.env, MANDATE_DATA_DIR: dir, MANDATE_URL: 'http://127.0.0.1:9' });
 }
 
 describe('mandate audit verify on a tampered store', () => {

@@ -14,6 +14,7 @@ import { after, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
 import { freePort } from './harness.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
 const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
 const SPIFFE_ID = 'spiffe://mandate.local/agent/report-bot';
@@ -37,16 +38,8 @@ interface Run {
 }
 
 /** Runs `mandate <args>` as its own process and collects what it printed. */
-function run(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function run(env: NodeJS.ProcessEnv, args: string[]): Promise<CliRun> {
+  return runMandate(args, env);
 }
 
 /** RFC 7638 thumbprint of an EC public key, computed here rather than with Mandate's helper. */

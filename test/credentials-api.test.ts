@@ -3,7 +3,6 @@
 // wrong KEK refuses by name; rotating the KEK — offline with the CLI, or staged with
 // the running server — keeps every credential usable and the old key unneeded.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,12 +16,12 @@ import { createApp } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import type { MandateError } from '../src/errors.ts';
 import { exchange, grantScenario, startMandate, type Harness } from './harness.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
 const SECRET = 'sk_live_api-credential-31f7a2b9c4d8e6';
 const ENV_SECRET = 'stdio-credential-8e2d4c6a0b9f1735';
 const ENV_SERVER = new URL('./fixtures/env-server.ts', import.meta.url).pathname;
 const FLAGS = process.features.typescript ? [] : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 
 let work: string;
@@ -31,13 +30,8 @@ before(async () => {
 });
 after(() => rm(work, { recursive: true, force: true }));
 
-function cli(args: string[], env: Record<string, string>, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    child.stdin?.end(input ?? '');
-  });
+function cli(args: string[], env: Record<string, string>, input?: string): Promise<CliRun> {
+  return runMandate(args, { ...process.env, ...env }, { input });
 }
 
 const keysOf = (value: unknown): string[] => Object.keys(value as object).sort();

@@ -8,7 +8,7 @@
 // the process's output. The secrets, in their base64 and hex forms too, must be
 // found nowhere in all of it — and must have reached the upstreams.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/delegation/tok
 import { nowSeconds } from '../src/lib/clock.ts';
 import { freePort } from '../src/lib/free-port.ts';
 import { startRecordingApi, startRecordingMcp, type RecordingServer } from './fixtures/recording-http.ts';
+import { runMandate } from './fixtures/cli.ts';
 
 const SECRETS = {
   mcpHeader: 'LEAKCHECK-mcp-header-4b7e19d2a6c3f805',
@@ -63,14 +64,10 @@ async function call(method: string, path: string, body?: unknown, token: string 
   return { status: response.status, body: parsed };
 }
 
-function cli(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve) => {
-    const run = execFile(process.execPath, [BIN, ...args], { env: env(), maxBuffer: 64 * 1024 * 1024 }, (_error, stdout, stderr) => {
-      keep(`mandate ${args.join(' ')}`, `${stdout}${stderr}`);
-      resolve(stdout);
-    });
-    run.stdin?.end(input ?? '');
-  });
+async function cli(args: string[], input?: string): Promise<string> {
+  const { stdout, stderr } = await runMandate(args, env(), { input });
+  keep(`mandate ${args.join(' ')}`, `${stdout}${stderr}`);
+  return stdout;
 }
 
 before(async () => {

@@ -7,7 +7,6 @@
 // audited. Revoking the root ends every mandate below it on the next call; so does
 // deactivating the person.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { CLIENT_ASSERTION_TYPE } from '../src/identity/client-auth.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../src/delegation/token-exchange.ts';
 import { decodeJws } from '../src/identity/jws.ts';
 import { expectOAuthError, startMandate, subDelegate, type Harness } from './harness.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -94,15 +94,9 @@ async function callEcho(agent: Agent, task: string, message: string): Promise<st
   }
 }
 
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
-
 /** `mandate <args>` as its own process, as the person alice against this server. */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_URL: h.url, MANDATE_TOKEN: personToken } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runMandate(args, { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_URL: h.url, MANDATE_TOKEN: personToken });
 }
 
 /** What the gateway answers a token at initialize: 200, or the refusal's mandate_error. */

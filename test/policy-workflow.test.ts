@@ -4,7 +4,6 @@
 // loop of real calls, shadow policies recorded and never enforced, `mandate policy
 // validate | test | replay` as separate processes.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,9 +13,9 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { connectToGateway } from '../src/client/mcp-client.ts';
 import { exchange, freePort, grantScenario, startMandate, type Harness, type Scenario } from './harness.ts';
 import { until } from './fixtures/until.ts';
+import { runMandate, type CliRun } from './fixtures/cli.ts';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const BIN = new URL('../bin/mandate.js', import.meta.url).pathname;
 const REPO = new URL('..', import.meta.url).pathname;
 
 let h: Harness;
@@ -37,19 +36,9 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** `mandate <args>` as its own process. */
-function mandate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_URL: h.url, MANDATE_TOKEN: h.adminToken, MANDATE_DATA_DIR: h.dataDir, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function mandate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runMandate(args, { PATH: process.env.PATH, HOME: process.env.HOME, MANDATE_URL: h.url, MANDATE_TOKEN: h.adminToken, MANDATE_DATA_DIR: h.dataDir, ...env }, { cwd: REPO });
 }
 
 async function connect(allow: string[]): Promise<{ client: Client; scenario: Scenario }> {
