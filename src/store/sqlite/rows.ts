@@ -41,3 +41,6 @@ export const toProvider = (r: Row): IdentityProvider => ({
   name: String(r.name), issuer: String(r.issuer), audience: String(r.audience), jwksUri: String(r.jwks_uri),
   subjectClaim: String(r.subject_claim), createdAt: num(r.created_at),
 });
+
+/** Whether a statement failed on a UNIQUE constraint (the row already exists). */
+export const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');

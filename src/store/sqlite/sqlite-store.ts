@@ -23,18 +23,17 @@ import { CredentialTables } from './credential-tables.ts';
 import { LedgerTables } from './ledger-tables.ts';
 import type { TaskFlow } from '../../delegation/task-flow.ts';
 import { TaskFlowTables } from './task-flow-tables.ts';
+import { DirectoryTables } from './directory-tables.ts';
 import { MandateTables } from './mandate-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
 import {
-  json, num, numOrNull, parse, toAgent, toPerson, toProvider, toServer, toSigningKey, toTool, type Row,
+  isUniqueViolation, json, num, numOrNull, parse, toProvider, toSigningKey, type Row,
 } from './rows.ts';
 
 /** How hard a commit is pushed to disk before it is acknowledged (see the header). */
 export type SqliteSynchronous = 'normal' | 'full';
 
 const toAuditEvent = (r: Row): StoredAuditEvent => ({ ...parse<AuditEvent>(r.event), seq: num(r.seq), hash: String(r.hash) });
-
-const isUniqueViolation = (error: unknown): boolean => String((error as Error)?.message).includes('UNIQUE constraint failed');
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -55,6 +54,7 @@ export class SqliteStore implements Store {
   readonly #groups: GroupTables;
   readonly #flows: TaskFlowTables;
   readonly #mandates: MandateTables;
+  readonly #directory: DirectoryTables;
   #tree: IncrementalTree | null = null;
   #treeVersion = -1;
   #memoChecked = false;
@@ -79,6 +79,10 @@ export class SqliteStore implements Store {
     this.#flows = new TaskFlowTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
       remember: (key, read) => this.#remember(key, read), forget: (key) => this.#memo.delete(key),
+    });
+    this.#directory = new DirectoryTables({
+      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p),
+      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
     });
     this.#mandates = new MandateTables({
       get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p),
@@ -166,98 +170,52 @@ export class SqliteStore implements Store {
     this.#get('SELECT 1');
   }
 
-  // People
+  // People (see directory-tables.ts)
 
   async createPerson(p: Person): Promise<void> {
-    try {
-      this.#run('INSERT INTO people (id, email, name, status, issuer, subject, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', p.id, p.email, p.name, p.status, p.issuer, p.subject, p.createdAt);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('person_exists', `a person with id ${p.id} already exists`);
-      throw error;
-    }
+    return this.#directory.createPerson(p);
   }
 
   async getPerson(id: string): Promise<Person | null> {
-    return this.#remember(`person:${id}`, () => {
-      const row = this.#get('SELECT * FROM people WHERE id = ?', id);
-      return row ? toPerson(row) : null;
-    });
+    return this.#directory.getPerson(id);
   }
 
   async listPeople(): Promise<Person[]> {
-    return this.#all('SELECT * FROM people ORDER BY id').map(toPerson);
+    return this.#directory.listPeople();
   }
 
   async setPersonStatus(id: string, status: PersonStatus): Promise<Person | null> {
-    this.#run('UPDATE people SET status = ? WHERE id = ?', status, id);
-    return this.getPerson(id);
+    return this.#directory.setPersonStatus(id, status);
   }
 
   async ensureExternalPerson(p: Person): Promise<Person> {
-    return this.#transaction(() => {
-      const existing = this.#get('SELECT * FROM people WHERE issuer = ? AND subject = ?', p.issuer, p.subject);
-      if (existing) return toPerson(existing);
-      if (this.#get('SELECT 1 FROM people WHERE id = ?', p.id)) throw conflict('person_exists', `person id ${p.id} is already taken by another identity`);
-      this.#run('INSERT INTO people (id, email, name, status, issuer, subject, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)', p.id, p.email, p.name, p.status, p.issuer, p.subject, p.createdAt);
-      return p;
-    });
+    return this.#directory.ensureExternalPerson(p);
   }
 
-  // Agents
+  // Agents (see directory-tables.ts)
 
   async createAgent(a: Agent, enrollment: EnrollmentGrant): Promise<void> {
-    try {
-      this.#transaction(() => {
-        this.#run(
-          'INSERT INTO agents (id, name, spiffe_id, owner, sponsor, purpose, environment, status, review_due, keys, created_at, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          a.id, a.name, a.spiffeId, a.owner, a.sponsor ?? null, a.purpose, a.environment, a.status, a.reviewDue, json(a.keys), a.createdAt, a.enrolledAt,
-        );
-        this.#run('INSERT INTO enrollment_tokens (token_hash, agent_id, expires_at) VALUES (?, ?, ?)', enrollment.tokenHash, enrollment.agentId, enrollment.expiresAt);
-      });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('agent_exists', `an agent named ${a.name} already exists`);
-      throw error;
-    }
+    return this.#directory.createAgent(a, enrollment);
   }
 
   async getAgent(id: string): Promise<Agent | null> {
-    return this.#remember(`agent:${id}`, () => {
-      const row = this.#get('SELECT * FROM agents WHERE id = ?', id);
-      return row ? toAgent(row) : null;
-    });
+    return this.#directory.getAgent(id);
   }
 
   async getAgentBySpiffeId(spiffeId: string): Promise<Agent | null> {
-    const row = this.#get('SELECT * FROM agents WHERE spiffe_id = ?', spiffeId);
-    return row ? toAgent(row) : null;
+    return this.#directory.getAgentBySpiffeId(spiffeId);
   }
 
   async listAgents(filter: { owner?: string } = {}): Promise<Agent[]> {
-    const rows = filter.owner === undefined
-      ? this.#all('SELECT * FROM agents ORDER BY created_at, id')
-      : this.#all('SELECT * FROM agents WHERE owner = ? ORDER BY created_at, id', filter.owner);
-    return rows.map(toAgent);
+    return this.#directory.listAgents(filter);
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
-    this.#run("UPDATE agents SET status = ? WHERE id = ? AND status <> 'retired'", status, id);
-    return this.getAgent(id);
+    return this.#directory.setAgentStatus(id, status);
   }
 
   async enrollAgent(tokenHash: string, key: JWK, now: number): Promise<EnrollmentResult> {
-    return this.#transaction((): EnrollmentResult => {
-      const grant = this.#get('SELECT * FROM enrollment_tokens WHERE token_hash = ?', tokenHash);
-      if (!grant) return { ok: false, reason: 'unknown' };
-      if (grant.used_at !== null) return { ok: false, reason: 'used' };
-      if (num(grant.expires_at) <= now) return { ok: false, reason: 'expired' };
-      const agentId = String(grant.agent_id);
-      const agent = this.#get('SELECT * FROM agents WHERE id = ?', agentId);
-      if (!agent || agent.status !== 'active') return { ok: false, reason: 'agent_not_active' };
-      this.#run('UPDATE enrollment_tokens SET used_at = ? WHERE token_hash = ?', now, tokenHash);
-      const keys = [...parse<JWK[]>(agent.keys), key];
-      this.#run('UPDATE agents SET keys = ?, enrolled_at = ? WHERE id = ?', json(keys), now, agentId);
-      return { ok: true, agent: toAgent(this.#get('SELECT * FROM agents WHERE id = ?', agentId) as Row) };
-    });
+    return this.#directory.enrollAgent(tokenHash, key, now);
   }
 
   // Groups (never remembered: see group-tables.ts)
@@ -286,54 +244,26 @@ export class SqliteStore implements Store {
     return this.#groups.removeMember(name, person);
   }
 
-  // Servers and tools
+  // Servers and tools (see directory-tables.ts)
 
   async createServer(server: Server, tools: Tool[]): Promise<void> {
-    try {
-      this.#transaction(() => {
-        this.#run('INSERT INTO servers (name, upstream, environment, created_at) VALUES (?, ?, ?, ?)', server.name, json(server.upstream), server.environment, server.createdAt);
-        for (const t of tools) {
-          this.#run('INSERT INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)', t.server, t.name, t.sensitivity, t.effect, t.egress, t.labelled ? 1 : 0, t.firstSeen);
-        }
-      });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('server_exists', `a server named ${server.name} already exists`);
-      throw error;
-    }
+    return this.#directory.createServer(server, tools);
   }
 
   async getServer(name: string): Promise<Server | null> {
-    return this.#remember(`server:${name}`, () => {
-      const row = this.#get('SELECT * FROM servers WHERE name = ?', name);
-      return row ? toServer(row) : null;
-    });
+    return this.#directory.getServer(name);
   }
 
   async listServers(): Promise<Server[]> {
-    return this.#all('SELECT * FROM servers ORDER BY name').map(toServer);
+    return this.#directory.listServers();
   }
 
   async listTools(server: string): Promise<Tool[]> {
-    return this.#remember(`tools:${server}`, () => this.#all('SELECT * FROM tools WHERE server = ? ORDER BY name', server).map((row) => Object.freeze(toTool(row))));
+    return this.#directory.listTools(server);
   }
 
   async discoverTools(server: string, names: string[], now: number, listingStartedAt: number = now): Promise<Tool[]> {
-    // Every tools/list comes through here: write (and sync) only when something is new.
-    const known = await this.listTools(server);
-    const knownNames = new Set(known.map((t) => t.name));
-    const discovered = this.#get('SELECT discovered_at FROM servers WHERE name = ?', server)?.discovered_at;
-    if (discovered !== undefined && discovered !== null && names.every((n) => knownNames.has(n))) return known;
-    this.#transaction(() => {
-      const row = this.#get('SELECT created_at, discovered_at FROM servers WHERE name = ?', server);
-      if (!row) return;
-      const firstListing = row.discovered_at === null || num(row.discovered_at) === listingStartedAt;
-      const firstSeen = firstListing ? num(row.created_at) : now;
-      for (const name of names) {
-        this.#run("INSERT OR IGNORE INTO tools (server, name, sensitivity, effect, egress, labelled, first_seen) VALUES (?, ?, 'confidential', 'write', 'external', 0, ?)", server, name, firstSeen);
-      }
-      if (row.discovered_at === null) this.#run('UPDATE servers SET discovered_at = ? WHERE name = ?', listingStartedAt, server);
-    });
-    return this.listTools(server);
+    return this.#directory.discoverTools(server, names, now, listingStartedAt);
   }
 
   // Mandates (see mandate-tables.ts)
