@@ -7,14 +7,10 @@ import type { Approval, ApprovalFilter, ApprovalState } from '../../approvals/ty
 import { badRequest, conflict } from '../../errors.ts';
 import type { ApprovalDecision, ApprovalUse } from '../types.ts';
 import { json, num, numOrNull, parse, strOrNull, type Row } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements and transaction of the store that owns the connection. */
-export interface ApprovalSql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  write(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-}
+export type ApprovalSql = Pick<TableSql, 'get' | 'all' | 'write' | 'transaction'>;
 
 export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
 

@@ -5,16 +5,10 @@ import type { SQLInputValue } from 'node:sqlite';
 import { badRequest, conflict } from '../../errors.ts';
 import type { CredentialInjection, CredentialRewrap, SealedCredential } from '../types.ts';
 import { num, numOrNull, type Row } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements, transaction and memory of the store that owns the connection. */
-export interface CredentialSql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  /** A write: forgets what the store remembers. */
-  run(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-  remember<T>(key: string, read: () => T): T;
-}
+export type CredentialSql = Pick<TableSql, 'get' | 'all' | 'run' | 'transaction' | 'remember'>;
 
 const isUniqueViolation = (error: unknown, column: string): boolean => {
   const message = String((error as Error)?.message);

@@ -1,21 +1,14 @@
 // The directory in SQLite: people, agents (with their enrollment), and servers with
 // their tools. What the gateway reads on every request (a person, an agent, a server,
 // its tools) is remembered by the store; every write here forgets what is remembered.
-import type { SQLInputValue } from 'node:sqlite';
 import { conflict } from '../../errors.ts';
 import type { JWK } from '../../identity/jwk.ts';
 import type { Agent, AgentStatus, EnrollmentGrant, EnrollmentResult, Person, PersonStatus, Server, Tool } from '../types.ts';
 import { isUniqueViolation, json, num, parse, toAgent, toPerson, toServer, toTool, type Row } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements, transaction and memory of the store that owns the connection. */
-export interface DirectorySql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  /** A write: whatever is remembered may have changed, and is forgotten. */
-  run(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-  remember<T>(key: string, read: () => T): T;
-}
+export type DirectorySql = Pick<TableSql, 'get' | 'all' | 'run' | 'transaction' | 'remember'>;
 
 export class DirectoryTables {
   readonly #sql: DirectorySql;

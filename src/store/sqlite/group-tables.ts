@@ -1,18 +1,13 @@
 // The embedded group directory in SQLite (migration 10): named groups of people, which
 // approvals can name as approvers (`group:<name>`). Never remembered by the store: an
 // approver removed from a group is no longer one on the very next decision.
-import type { SQLInputValue } from 'node:sqlite';
 import { badRequest, conflict, notFound } from '../../errors.ts';
 import type { Group } from '../types.ts';
-import { num, type Row } from './rows.ts';
+import { num } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements and transaction of the store that owns the connection. */
-export interface GroupSql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  write(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-}
+export type GroupSql = Pick<TableSql, 'get' | 'all' | 'write' | 'transaction'>;
 
 export class GroupTables {
   readonly #sql: GroupSql;

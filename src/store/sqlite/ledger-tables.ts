@@ -3,7 +3,6 @@
 // events' own hash column), the tree's right edge, and the signed checkpoints. Every
 // method here runs inside the store's transaction or as one statement: the hashes of
 // an event are committed with it, or neither is.
-import type { SQLInputValue } from 'node:sqlite';
 import { entryLeafHash, ledgerEntry } from '../../audit/entry.ts';
 import type { AuditEvent } from '../../audit/event.ts';
 import { ledgerError } from '../../audit/ledger-error.ts';
@@ -11,13 +10,10 @@ import { hashMissing, type HashPosition } from '../../audit/merkle/hash-store.ts
 import { IncrementalTree } from '../../audit/merkle/incremental-tree.ts';
 import type { StoredCheckpoint } from '../types.ts';
 import { num, type Row } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements of the store that owns the connection. */
-export interface Sql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  write(sql: string, ...params: SQLInputValue[]): number;
-}
+export type Sql = Pick<TableSql, 'get' | 'all' | 'write'>;
 
 export interface AppendedEntry {
   seq: number;

@@ -4,23 +4,11 @@
 // gives a remembered mandate its new count rather than reading the row again.
 import type { SQLInputValue } from 'node:sqlite';
 import type { CallCount, Mandate, MandateFilter, MandateSelector, MandateState } from '../types.ts';
-import { json, num, toMandate, type Row } from './rows.ts';
+import { json, num, toMandate } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements, transaction and memory of the store that owns the connection. */
-export interface MandateSql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  /** A write: whatever is remembered may have changed, and is forgotten. */
-  run(sql: string, ...params: SQLInputValue[]): number;
-  /** A write that forgets nothing (the count keeps its mandates' memory right itself). */
-  write(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-  remember<T>(key: string, read: () => T): T;
-  /** What is remembered under `key`, without reading it (undefined: nothing). */
-  recall(key: string): unknown;
-  keep(key: string, value: unknown): void;
-  forget(key: string): void;
-}
+export type MandateSql = Pick<TableSql, 'get' | 'all' | 'run' | 'write' | 'transaction' | 'remember' | 'recall' | 'keep' | 'forget'>;
 
 /** The WHERE clause (and its parameters) that selects mandates for endMandates. */
 function selectMandates(selector: MandateSelector): [string, SQLInputValue[]] {

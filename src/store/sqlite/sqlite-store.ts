@@ -26,6 +26,7 @@ import { TaskFlowTables } from './task-flow-tables.ts';
 import { DirectoryTables } from './directory-tables.ts';
 import { MandateTables } from './mandate-tables.ts';
 import { MIGRATIONS } from './migrations.ts';
+import type { TableSql } from './table-sql.ts';
 import {
   isUniqueViolation, json, num, numOrNull, parse, toProvider, toSigningKey, type Row,
 } from './rows.ts';
@@ -64,30 +65,21 @@ export class SqliteStore implements Store {
     const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL';
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
     this.#migrate();
-    this.#ledger = new LedgerTables({ get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p) });
+    // One lending of the store's statements, transaction and memory, for every tables module.
+    const sql: TableSql = {
+      get: (text, ...p) => this.#get(text, ...p), all: (text, ...p) => this.#all(text, ...p),
+      run: (text, ...p) => this.#run(text, ...p), write: (text, ...p) => this.#write(text, ...p),
+      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
+      recall: (key) => this.#memo.get(key), keep: (key, value) => void this.#memo.set(key, value), forget: (key) => void this.#memo.delete(key),
+    };
+    this.#ledger = new LedgerTables(sql);
     this.#transaction(() => this.#ledger.adoptEarlierEvents());
-    this.#credentials = new CredentialTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p),
-      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
-    });
-    this.#approvals = new ApprovalTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
-    });
-    this.#groups = new GroupTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
-    });
-    this.#flows = new TaskFlowTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p), transaction: (work) => this.#transaction(work),
-      remember: (key, read) => this.#remember(key, read), forget: (key) => this.#memo.delete(key),
-    });
-    this.#directory = new DirectoryTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p),
-      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read),
-    });
-    this.#mandates = new MandateTables({
-      get: (sql, ...p) => this.#get(sql, ...p), all: (sql, ...p) => this.#all(sql, ...p), run: (sql, ...p) => this.#run(sql, ...p), write: (sql, ...p) => this.#write(sql, ...p),
-      transaction: (work) => this.#transaction(work), remember: (key, read) => this.#remember(key, read), recall: (key) => this.#memo.get(key), keep: (key, value) => this.#memo.set(key, value), forget: (key) => this.#memo.delete(key),
-    });
+    this.#credentials = new CredentialTables(sql);
+    this.#approvals = new ApprovalTables(sql);
+    this.#groups = new GroupTables(sql);
+    this.#flows = new TaskFlowTables(sql);
+    this.#directory = new DirectoryTables(sql);
+    this.#mandates = new MandateTables(sql);
   }
 
   #migrate(): void {

@@ -4,22 +4,14 @@
 // the maximum, `untrusted` once set stays set, entries are added and never removed;
 // two calls merging at once both keep what they saw. A merge that adds nothing writes
 // nothing.
-import type { SQLInputValue } from 'node:sqlite';
 import type { TaskFlow } from '../../delegation/task-flow.ts';
 import { badRequest } from '../../errors.ts';
 import type { Sensitivity } from '../types.ts';
-import { num, type Row } from './rows.ts';
+import { num } from './rows.ts';
+import type { TableSql } from './table-sql.ts';
 
 /** The statements, transaction and memory of the store that owns the connection. */
-export interface TaskFlowSql {
-  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
-  all(sql: string, ...params: SQLInputValue[]): Row[];
-  /** A write that forgets nothing remembered: the flow forgets its own key. */
-  write(sql: string, ...params: SQLInputValue[]): number;
-  transaction<T>(work: () => T): T;
-  remember<T>(key: string, read: () => T): T;
-  forget(key: string): void;
-}
+export type TaskFlowSql = Pick<TableSql, 'get' | 'all' | 'write' | 'transaction' | 'remember' | 'forget'>;
 
 const LEVELS: readonly Sensitivity[] = ['public', 'internal', 'confidential', 'secret'];
 const levelOf = (s: Sensitivity): number => LEVELS.indexOf(s);
