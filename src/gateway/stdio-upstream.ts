@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { redactText } from '../audit/redact.ts';
 import type { JsonRpcMessage, RequestId } from './streamable-http.ts';
 import { isRequest, isResponse } from './streamable-http.ts';
-import type { UpstreamConnection } from './upstream.ts';
+import type { CloseOptions, UpstreamConnection } from './upstream.ts';
 
 export interface StdioSpec {
   command: string;
@@ -104,7 +104,7 @@ export class StdioUpstream implements UpstreamConnection {
     this.#write(message);
   }
 
-  async close(options: { now?: boolean } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     const child = this.#child;
@@ -242,7 +242,6 @@ export class StdioUpstream implements UpstreamConnection {
   }
 }
 
-/** Ends a child the way MCP asks: close stdin, then SIGTERM, then SIGKILL. */
 /** Stops a child as the MCP stdio transport says: input closed, then SIGTERM, then SIGKILL, each after the grace period; `now`: SIGTERM at once. */
 async function stop(child: ChildProcess, graceMs: number, now: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
