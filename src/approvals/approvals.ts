@@ -128,7 +128,7 @@ export class Approvals {
     const digest = actionDigest(binding);
     const pending = await this.#store.findPendingApproval(digest, now);
     if (pending) return { approval: pending, created: false };
-    const denied = await this.#recentDenial(digest, binding.mandateId, now);
+    const denied = await this.#recentDenial(digest, now);
     if (denied) return { approval: denied, created: false };
     const approval: Approval = {
       id: newId(APPROVAL_ID_PREFIX), digest, binding, initiator: input.initiator, approvers: input.approvers.map((list) => [...list]), policies: [...input.policies],
@@ -157,10 +157,9 @@ export class Approvals {
   }
 
   /** A denial of this exact action within the quiet period: asking again would only ask the same people the same thing. */
-  async #recentDenial(digest: string, mandateId: string, now: number): Promise<Approval | null> {
-    if (!this.#options.denialQuiet) return null;
-    const denied = await this.#store.listApprovals({ mandateId, state: 'denied', limit: 100 });
-    return denied.find((a) => a.digest === digest && this.quietUntil(a) > now) ?? null;
+  async #recentDenial(digest: string, now: number): Promise<Approval | null> {
+    const quiet = this.#options.denialQuiet ?? 0;
+    return quiet > 0 ? this.#store.findDeniedApproval(digest, now - quiet) : null;
   }
 
   async consume(digest: string, now: number): Promise<Approval | null> {
@@ -298,10 +297,10 @@ export class Approvals {
   /**
    * The approval of exactly this action as it stands, changing nothing: one that could
    * be used now, else the one waiting for a decision, else a denial still in its quiet
-   * period (`mandateId`: the binding's); null: none.
+   * period; null: none.
    */
-  async standing(digest: string, mandateId: string, now: number): Promise<Approval | null> {
-    return (await this.#store.findUsableApproval(digest, now)) ?? (await this.#store.findPendingApproval(digest, now)) ?? this.#recentDenial(digest, mandateId, now);
+  async standing(digest: string, now: number): Promise<Approval | null> {
+    return (await this.#store.findUsableApproval(digest, now)) ?? (await this.#store.findPendingApproval(digest, now)) ?? this.#recentDenial(digest, now);
   }
 
   /**

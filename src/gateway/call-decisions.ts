@@ -217,7 +217,7 @@ export class CallDecisions {
     }
     // An approval of exactly this call, as it stands: given and usable, waiting for a person, or denied a moment ago.
     const approvals = this.#options.approvals;
-    const known = await approvals?.standing(actionDigest(this.#binding(server, request)), request.caller.mandateId, seconds) ?? null;
+    const known = await approvals?.standing(actionDigest(this.#binding(server, request)), seconds) ?? null;
     const approval = known && approvals ? { id: known.id, state: known.state, url: approvals.url(known.id), page: approvals.page(known.id) } : null;
     if (known?.state === 'denied' && approvals) {
       const refused = deniedRefusal(approvals, known, `${server.name}/${request.target}`, 'call', answer.needsApproval.policies);

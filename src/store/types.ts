@@ -368,6 +368,8 @@ export interface Store {
   listApprovals(filter?: ApprovalFilter): Promise<Approval[]>;
   /** The pending approval of that digest not yet past its expiry, if any. */
   findPendingApproval(digest: string, now: number): Promise<Approval | null>;
+  /** The latest denied approval of that digest decided after `decidedAfter`, if any. */
+  findDeniedApproval(digest: string, decidedAfter: number): Promise<Approval | null>;
   /** The approved approval of that digest consumeApproval would use now, if any, without using it. */
   findUsableApproval(digest: string, now: number): Promise<Approval | null>;
   /**

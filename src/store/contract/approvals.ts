@@ -97,6 +97,22 @@ export function approvalContract(t: ContractContext): void {
       assert.equal(await t.store.findPendingApproval(decided.approval.digest, NOW), null);
     });
 
+    it('finds the latest denial of a digest decided after a moment, and nothing else', async () => {
+      await t.store.createApproval(approval('apr_a', 'mnd_1'));
+      assert.ok((await t.store.decideApproval('apr_a', 'denied', 'person bob', 'no', NOW + 10, once())).ok);
+      await t.store.createApproval(approval('apr_b', 'mnd_1'));
+      assert.ok((await t.store.decideApproval('apr_b', 'denied', 'person carol', null, NOW + 20, once())).ok);
+      await t.store.createApproval(approval('apr_c', 'mnd_1'));
+      const digest = (await t.store.getApproval('apr_a'))?.digest as string;
+      assert.equal((await t.store.findDeniedApproval(digest, NOW))?.id, 'apr_b', 'the latest denial');
+      assert.equal((await t.store.findDeniedApproval(digest, NOW + 19))?.id, 'apr_b');
+      assert.equal(await t.store.findDeniedApproval(digest, NOW + 20), null, 'decided at, not after');
+      assert.equal(await t.store.findDeniedApproval('sha256:none', NOW), null);
+      await t.store.createApproval(approval('apr_d', 'mnd_1', '{"other":true}'));
+      assert.ok((await t.store.decideApproval('apr_d', 'approved', 'person bob', null, NOW + 30, once())).ok);
+      assert.equal(await t.store.findDeniedApproval((await t.store.getApproval('apr_d'))?.digest as string, NOW), null, 'an approval is no denial');
+    });
+
     it('uses an approval once: a second use, and any use after it was used, is refused', async () => {
       const a = await approved('apr_a');
       const used = await t.store.consumeApproval(a.digest, NOW + 1);

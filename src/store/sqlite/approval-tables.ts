@@ -69,6 +69,11 @@ export class ApprovalTables {
     return row ? toApproval(row) : null;
   }
 
+  findDenied(digest: string, decidedAfter: number): Approval | null {
+    const row = this.#sql.get("SELECT * FROM approvals WHERE digest = ? AND state = 'denied' AND decided_at > ? ORDER BY decided_at DESC, id DESC LIMIT 1", digest, decidedAfter);
+    return row ? toApproval(row) : null;
+  }
+
   findUsable(digest: string, now: number): Approval | null {
     const row = this.#sql.get(USABLE, digest, now);
     return row ? toApproval(row) : null;

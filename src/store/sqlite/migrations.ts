@@ -258,4 +258,11 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 12,
+    name: 'approvals: the latest denial of an action digest found by index (the quiet period after a denial)',
+    sql: `
+      CREATE INDEX approvals_denied_digest ON approvals (digest, decided_at) WHERE state = 'denied';
+    `,
+  },
 ];

@@ -477,6 +477,10 @@ export class SqliteStore implements Store {
     return this.#approvals.list(filter);
   }
 
+  async findDeniedApproval(digest: string, decidedAfter: number): Promise<Approval | null> {
+    return this.#approvals.findDenied(digest, decidedAfter);
+  }
+
   async findPendingApproval(digest: string, now: number): Promise<Approval | null> {
     return this.#approvals.findPending(digest, now);
   }
